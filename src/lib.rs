@@ -1,0 +1,3 @@
+//! siproxd-rs: a SIP/RTP masquerading proxy, drop-in for siproxd.
+//!
+//! Layers, in reading order (see ARCHITECTURE.md):

@@ -1,0 +1,3 @@
+fn main() {
+    println!("siproxd-rs {}", env!("CARGO_PKG_VERSION"));
+}
