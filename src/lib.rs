@@ -1,3 +1,12 @@
 //! siproxd-rs: a SIP/RTP masquerading proxy, drop-in for siproxd.
 //!
 //! Layers, in reading order (see ARCHITECTURE.md):
+//!
+//! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
+//! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod daemon;
+pub mod log;
+pub mod net;
