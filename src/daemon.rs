@@ -169,6 +169,12 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 impl PidFile {
+    /// Refuses to go on when `path` is the locked pid file of a running
+    /// siproxd. Called before forking, so the refusal reaches the terminal.
+    pub fn check_not_running(path: &Path) -> Result<(), DaemonError> {
+        refuse_if_locked(path)
+    }
+
     /// Writes `"<pid>\n"` atomically (temporary file, lock, rename) and keeps
     /// it locked. A pid file that is locked by a live process means another
     /// siproxd runs: refused. An unlocked one is stale and replaced.

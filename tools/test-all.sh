@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of siproxd-rs: formatting and lints, unit tests, fixture
+# and scenario tests, and the end-to-end tests that start the real daemon
+# (as root, in network namespaces this script's tests create and remove).
+#
+# Installs the Debian packages the tests need when they are missing and we
+# are root; otherwise names what is missing and fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+if ((${#missing[@]})); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test-all: installing ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "test-all: missing packages: ${missing[*]} (as root: apt-get install -y ${missing[*]})" >&2
+        exit 1
+    fi
+fi
+for tool in sipp ip tcpdump cc cargo; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "test-all: $tool is still missing" >&2; exit 1; }
+done
+if [ "$(id -u)" != 0 ]; then
+    echo "test-all: WARNING: not running as root: the end-to-end tests (daemon as root, network namespaces) will be SKIPPED" >&2
+fi
+
+echo "test-all: cargo fmt --check"
+cargo fmt --all -- --check
+echo "test-all: cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "test-all: cargo test"
+cargo test --workspace
