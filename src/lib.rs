@@ -4,9 +4,12 @@
 //!
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
+//! - [`net`]: the network edge of the shell (interfaces).
+//! - [`proxy`]: the pure core (registration file, ACLs, digest auth so far).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod daemon;
 pub mod log;
 pub mod net;
+pub mod proxy;
