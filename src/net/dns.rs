@@ -428,12 +428,18 @@ pub struct Resolved<T> {
     pub result: Result<Vec<SocketAddr>, DnsError>,
 }
 
-/// Runs `resolver` on its own thread. Answers go to the returned receiver;
-/// `wake` is called after each one (the event loop's mio::Waker).
+/// The event loop's end of the resolver thread.
+pub struct ResolverThread<T> {
+    pub requests: mpsc::Sender<Request<T>>,
+    pub answers: mpsc::Receiver<Resolved<T>>,
+}
+
+/// Runs `resolver` on its own thread. Answers go to `answers`; `wake` is
+/// called after each one (the event loop's mio::Waker).
 pub fn spawn<T: Send + 'static>(
     mut resolver: Resolver,
     wake: impl Fn() + Send + 'static,
-) -> std::io::Result<(mpsc::Sender<Request<T>>, mpsc::Receiver<Resolved<T>>)> {
+) -> std::io::Result<ResolverThread<T>> {
     let (req_tx, req_rx) = mpsc::channel::<Request<T>>();
     let (ans_tx, ans_rx) = mpsc::channel();
     std::thread::Builder::new()
@@ -447,7 +453,10 @@ pub fn spawn<T: Send + 'static>(
                 wake();
             }
         })?;
-    Ok((req_tx, ans_rx))
+    Ok(ResolverThread {
+        requests: req_tx,
+        answers: ans_rx,
+    })
 }
 
 #[cfg(test)]
