@@ -62,7 +62,7 @@ pub fn bind_tcp(port: u16, dscp: u8) -> io::Result<mio::net::TcpListener> {
 pub fn connect_tcp(peer: SocketAddr, dscp: u8) -> io::Result<mio::net::TcpStream> {
     let socket = Socket::new(Domain::for_address(peer), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_nonblocking(true)?;
-    socket.set_nodelay(true)?;
+    socket.set_tcp_nodelay(true)?;
     set_dscp(SockRef::from(&socket), dscp, peer.is_ipv6())?;
     match socket.connect(&peer.into()) {
         Ok(()) => {}
@@ -96,7 +96,7 @@ mod tests {
         let port = tcp.local_addr().unwrap().port();
         let out = connect_tcp(SocketAddr::from(([127, 0, 0, 1], port)), 46).unwrap();
         assert_eq!(tos(SockRef::from(&out)), 0xb8);
-        assert!(SockRef::from(&out).nodelay().unwrap());
+        assert!(SockRef::from(&out).tcp_nodelay().unwrap());
     }
 
     #[test]
