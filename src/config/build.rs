@@ -28,6 +28,10 @@ struct Builder<'s> {
     config: Config,
     origins: Origins,
     lists: BTreeMap<&'static str, ListValues>,
+    /// Lines of every single-value directive, to warn about repeats.
+    seen: BTreeMap<&'static str, Vec<usize>>,
+    /// Every rtp_port_low value with its line, for OPNsense's template bug.
+    rtp_lows: Vec<(u16, usize)>,
 }
 
 /// Builds the configuration from the records; problems go to `sink`.
@@ -37,6 +41,8 @@ pub fn build(records: &[Record], sink: &mut Sink) -> (Config, Origins) {
         config: Config::default(),
         origins: Origins::new(),
         lists: BTreeMap::new(),
+        seen: BTreeMap::new(),
+        rtp_lows: Vec::new(),
     };
     for r in records {
         b.record(r);
@@ -81,6 +87,9 @@ impl Builder<'_> {
         match d.kind {
             Kind::Int { min, max } => {
                 if let Some(v) = self.integer(d.name, r, min, max) {
+                    if d.name == "rtp_port_low" {
+                        self.rtp_lows.push((u16::try_from(v).unwrap_or(0), r.line));
+                    }
                     self.set_int(d.name, v);
                     self.set_origin(d.name, r.line);
                 }
@@ -208,6 +217,7 @@ impl Builder<'_> {
     }
 
     fn set_origin(&mut self, name: &'static str, line: usize) {
+        self.seen.entry(name).or_default().push(line);
         let origin = self.file_origin(line);
         self.origins.insert(name, vec![origin]);
     }
@@ -277,6 +287,8 @@ impl Builder<'_> {
         self.config.load_plugin = self.list_values("load_plugin");
         self.mask_pairs();
         self.outbound_domains();
+        let opnsense = self.opnsense_rtp_range();
+        self.repeats(opnsense);
         self.rtp_range();
         self.default_notes();
         self.path_notes();
@@ -369,6 +381,55 @@ impl Builder<'_> {
         false
     }
 
+    /// Mirrors readconf.c: the last occurrence wins; upstream says nothing, we warn.
+    fn repeats(&mut self, skip_rtp_low: bool) {
+        let repeated: Vec<(&'static str, Vec<usize>)> = self
+            .seen
+            .iter()
+            .filter(|(_, l)| l.len() > 1)
+            .map(|(n, l)| (*n, l.clone()))
+            .collect();
+        for (name, lines) in repeated {
+            if skip_rtp_low && name == "rtp_port_low" {
+                continue;
+            }
+            let (Some(last), Some(earlier)) = (lines.last(), lines.get(..lines.len() - 1)) else {
+                continue;
+            };
+            let msg = format!(
+                "set again; replaces the value of {} (the last one wins)",
+                line_list(earlier)
+            );
+            self.sink.warn(*last, Some(name), msg);
+        }
+    }
+
+    /// OPNsense's template writes `rtp_port_low` twice (the second should be rtp_port_high).
+    /// With exactly two rtp_port_low lines, no rtp_port_high and a rising pair, read them as
+    /// low and high. siproxd 0.8 took the second as the low port and had no high port.
+    fn opnsense_rtp_range(&mut self) -> bool {
+        let [(low, low_line), (high, high_line)] = self.rtp_lows.as_slice() else {
+            return false;
+        };
+        if self.origins.contains_key("rtp_port_high") || low >= high {
+            return false;
+        }
+        let (low, low_line, high, high_line) = (*low, *low_line, *high, *high_line);
+        self.config.rtp_port_low = low;
+        self.config.rtp_port_high = high;
+        self.origins
+            .insert("rtp_port_low", vec![self.file_origin(low_line)]);
+        self.origins
+            .insert("rtp_port_high", vec![self.file_origin(high_line)]);
+        let msg = format!(
+            "set twice (lines {low_line} and {high_line}) and rtp_port_high not at all, as OPNsense's \
+             template writes it: read as rtp_port_low = {low}, rtp_port_high = {high} \
+             (siproxd would have used {high} as the low port and no high port)"
+        );
+        self.sink.warn(high_line, Some("rtp_port_low"), msg);
+        true
+    }
+
     /// Mirrors readconf.c's post-processing: an odd low port is rounded up (warning), an odd
     /// high port down (a note only: 7089 is the usual way to write "up to the RTCP port 7089").
     fn rtp_range(&mut self) {
@@ -387,6 +448,7 @@ impl Builder<'_> {
                     let msg = format!("odd value {low} cannot be rounded up to an even port");
                     self.sink
                         .error(low_line.unwrap_or(0), Some("rtp_port_low"), msg);
+                    return;
                 }
             }
         }

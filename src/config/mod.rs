@@ -254,6 +254,9 @@ pub fn parse_bytes(bytes: &[u8], file_name: &Path) -> Result<Loaded, ConfigError
     let mut sink = parse::Sink::new(file_name);
     let records = parse::records(bytes, &mut sink);
     let (config, origins) = build::build(&records, &mut sink);
+    for list in [&mut sink.errors, &mut sink.warnings, &mut sink.notes] {
+        list.sort_by_key(|d| d.line.unwrap_or(0));
+    }
     if !sink.errors.is_empty() {
         return Err(ConfigError::Invalid {
             errors: Diagnostics(sink.errors),
