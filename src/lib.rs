@@ -2,13 +2,17 @@
 //!
 //! Layers, in reading order (see ARCHITECTURE.md):
 //!
+//! - [`cli`]: the command line.
+//! - [`config`]: siproxd.conf, read the way upstream's users expect.
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
-//! - [`net`]: the network edge of the shell (interfaces).
+//! - [`net`]: the network edge of the shell (interfaces, sockets, DNS).
 //! - [`proxy`]: the pure core (registration file, ACLs, digest auth so far).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod log;
 pub mod net;
