@@ -8,9 +8,11 @@
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
 //! - [`net`]: the network edge of the shell (interfaces, sockets, DNS).
 //! - [`proxy`]: the pure core (registration file, ACLs, digest auth so far).
+//! - [`app`]: start-up order, main loop, shutdown.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod daemon;

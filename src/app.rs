@@ -1,0 +1,411 @@
+//! The daemon's start-up, main loop and shutdown, in upstream's order.
+//!
+//! Layer: shell. Mirrors upstream `siproxd.c:main` (inventory §2.2):
+//! command line → config → silence/debug → debug_port → daemonize → plugins →
+//! pid file → chroot → privilege drop → relay and sockets → main loop.
+//! Differences, each deliberate: the pid file is checked before forking so a
+//! second start is refused on the terminal; the first parent exits with the
+//! daemon's start-up result; SIGHUP reloads; SIGUSR1 logs a status line.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::cli::{self, Action, Options};
+use crate::config::{self, Config, Loaded};
+use crate::daemon::{self, Account, Event, PidFile, ReadyNotifier, SignalPipe};
+use crate::net::iface;
+
+/// Exit status for an unknown option or a missing argument (as getopt users expect).
+pub const EXIT_USAGE: i32 = 2;
+
+/// Parses the command line; prints help, version or a usage error itself.
+/// `Err` carries the exit status when there is nothing more to do.
+pub fn parse_args<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> Result<Options, i32> {
+    match cli::parse(args) {
+        Ok(Action::Run(opts)) => Ok(opts),
+        Ok(Action::Help) => {
+            eprint!("{}", cli::usage());
+            Err(0)
+        }
+        Ok(Action::Version) => {
+            println!("siproxd-rs {}", env!("CARGO_PKG_VERSION"));
+            Err(0)
+        }
+        Err(err) => {
+            eprintln!("siproxd: {err}");
+            eprint!("{}", cli::usage());
+            Err(EXIT_USAGE)
+        }
+    }
+}
+
+/// Finds and reads siproxd.conf (the `-c` file, or the search path), logs
+/// its warnings and applies the command line. `Err(1)` after printing why.
+pub fn load_config(opts: &Options) -> Result<(PathBuf, Loaded), i32> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let located = config::locate(
+        opts.config.as_deref(),
+        home.as_deref(),
+        config::default_sysconfdir(),
+    );
+    let path = located.map_err(|err| {
+        log::error!("{err}");
+        1
+    })?;
+    let mut loaded = config::load(&path).map_err(|err| {
+        for line in err.to_string().lines() {
+            log::error!("{line}");
+        }
+        1
+    })?;
+    loaded.apply_cli(opts);
+    Ok((path, loaded))
+}
+
+/// `siproxd -t`: prints the effective configuration with every value's
+/// origin, then what the host says about the interfaces and paths.
+/// Returns 0 when the configuration is usable, 1 when it is not.
+pub fn check(path: &Path, loaded: &Loaded) -> i32 {
+    println!("# configuration file: {}", path.display());
+    print!("{}", loaded.render_effective());
+    let mut host = HostCheck::default();
+    check_host(&loaded.config, &mut host);
+    for note in &host.notes {
+        println!("# note: {note}");
+    }
+    let warnings: Vec<String> = loaded
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .chain(host.warnings)
+        .collect();
+    for warning in &warnings {
+        println!("warning: {warning}");
+    }
+    for problem in &host.problems {
+        println!("error: {problem}");
+    }
+    let verdict = if host.problems.is_empty() {
+        "usable"
+    } else {
+        "NOT usable"
+    };
+    println!(
+        "# {} warning(s), {} error(s): configuration is {verdict}",
+        warnings.len(),
+        host.problems.len()
+    );
+    i32::from(!host.problems.is_empty())
+}
+
+/// What `-t` learns from the running host.
+#[derive(Default)]
+struct HostCheck {
+    notes: Vec<String>,
+    warnings: Vec<String>,
+    problems: Vec<String>,
+}
+
+/// Checks what only the running host can tell: interfaces, the user, paths.
+fn check_host(cfg: &Config, host: &mut HostCheck) {
+    for (directive, value) in [
+        ("if_inbound", &cfg.if_inbound),
+        ("if_outbound", &cfg.if_outbound),
+    ] {
+        let Some(name) = value.as_deref() else {
+            host.problems.push(format!(
+                "{directive} is not set: siproxd cannot tell LAN from WAN"
+            ));
+            continue;
+        };
+        match iface::lookup(name) {
+            Ok(ip) => host
+                .notes
+                .push(format!("{directive} {name} has address {ip}")),
+            // ppp0 may come up after boot: not fatal.
+            Err(err) => host.warnings.push(format!("{directive}: {err} (yet)")),
+        }
+    }
+    if let Some(name) = cfg.user.as_deref() {
+        if let Err(err) = daemon::lookup_user(name) {
+            host.problems.push(err.to_string());
+        }
+    }
+    if let Some(jail) = cfg.chrootjail.as_deref() {
+        if !jail.is_dir() {
+            host.problems
+                .push(format!("chrootjail {} is not a directory", jail.display()));
+        }
+    }
+}
+
+/// A started daemon: what the main loop needs.
+pub struct Running {
+    opts: Options,
+    config_path: PathBuf,
+    loaded: Loaded,
+    pid_file: Option<PidFile>,
+    signals: SignalPipe,
+    started: Instant,
+}
+
+/// Brings the daemon up in upstream's order. `Err` carries the exit status
+/// after the reason was logged.
+pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Running, i32> {
+    let cfg = &loaded.config;
+    apply_log_settings(cfg);
+    let pid_paths = cfg
+        .pid_file
+        .as_deref()
+        .map(|p| daemon::pid_paths(p, cfg.chrootjail.as_deref()));
+    if let Some((outside, _)) = &pid_paths {
+        // Refuse a second instance while we still have the terminal.
+        daemon::PidFile::check_not_running(outside).map_err(fail)?;
+    }
+    let debug_port = bind_debug_port(cfg);
+    let mut ready = if cfg.daemonize {
+        let ready = daemon::daemonize().map_err(fail)?;
+        crate::log::switch_to_syslog();
+        ready
+    } else {
+        ReadyNotifier::none()
+    };
+    let account = lookup_account(cfg).map_err(fail)?;
+    let owner = account.as_ref().map(|a| (a.uid, a.gid));
+    let pid_file = match &pid_paths {
+        Some((outside, inside)) => Some(PidFile::create(outside, inside, owner).map_err(fail)?),
+        None => None,
+    };
+    secure_environment(cfg, account.as_ref()).map_err(fail)?;
+    let signals = SignalPipe::install().map_err(fail)?;
+    if let Some(port) = debug_port {
+        port.serve();
+    }
+    log::info!(
+        "siproxd-rs {} started (pid {}, configuration {})",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id(),
+        config_path.display()
+    );
+    ready.started();
+    Ok(Running {
+        opts,
+        config_path,
+        loaded,
+        pid_file,
+        signals,
+        started: Instant::now(),
+    })
+}
+
+fn fail(err: daemon::DaemonError) -> i32 {
+    log::error!("{err}");
+    1
+}
+
+fn apply_log_settings(cfg: &Config) {
+    crate::log::set_silence(cfg.silence_log);
+    // debug_level is a bit mask; -1 (every class) arrives as all ones.
+    crate::log::set_debug_mask(cfg.debug_level as u32);
+}
+
+/// Binds `debug_port` on loopback and the inbound address only (upstream
+/// binds every interface, unauthenticated). Failure is logged, not fatal.
+fn bind_debug_port(cfg: &Config) -> Option<crate::log::DebugPort> {
+    if cfg.debug_port == 0 {
+        return None;
+    }
+    let mut addrs = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    if let Some(Ok(ip)) = cfg.if_inbound.as_deref().map(iface::lookup) {
+        if !addrs.contains(&ip) {
+            addrs.push(ip);
+        }
+    }
+    match crate::log::DebugPort::bind(&addrs, cfg.debug_port) {
+        Ok(port) => {
+            log::info!("debug_port: listening on {:?}", port.local_addrs());
+            Some(port)
+        }
+        Err(err) => {
+            log::error!("debug_port {}: cannot listen: {err}", cfg.debug_port);
+            None
+        }
+    }
+}
+
+/// The `user` account, when running as root. Upstream applies `user` and
+/// `chrootjail` only when started as root; so do we, with a warning.
+fn lookup_account(cfg: &Config) -> Result<Option<Account>, daemon::DaemonError> {
+    let Some(name) = cfg.user.as_deref() else {
+        return Ok(None);
+    };
+    if !nix::unistd::Uid::effective().is_root() {
+        log::warn!("user = {name} ignored: siproxd was not started as root");
+        return Ok(None);
+    }
+    daemon::lookup_user(name).map(Some)
+}
+
+/// chroot, then the full privilege drop. Mirrors `utils.c:secure_enviroment`.
+fn secure_environment(cfg: &Config, account: Option<&Account>) -> Result<(), daemon::DaemonError> {
+    let root = nix::unistd::Uid::effective().is_root();
+    match cfg.chrootjail.as_deref() {
+        Some(jail) if root => {
+            daemon::enter_jail(jail)?;
+            log::info!("chrooted to {}", jail.display());
+        }
+        Some(jail) => log::warn!(
+            "chrootjail = {} ignored: siproxd was not started as root",
+            jail.display()
+        ),
+        None => {}
+    }
+    if let Some(account) = account {
+        daemon::drop_privileges(account)?;
+        log::info!(
+            "running as user {} (uid {}, gid {})",
+            account.name,
+            account.uid,
+            account.gid
+        );
+    }
+    Ok(())
+}
+
+/// How often the main loop wakes up with nothing to do (upstream's 5 s
+/// select timeout, which also drives the plugin TIMER stage).
+const TICK: Duration = Duration::from_secs(5);
+
+impl Running {
+    /// The main loop: waits for signals (and, as the proxy lands, sockets
+    /// and timers) until SIGTERM or SIGINT. Returns the exit status.
+    pub fn run(mut self) -> i32 {
+        let Ok(mut poll) = mio::Poll::new() else {
+            log::error!("cannot create the event loop");
+            return 1;
+        };
+        let signal_fd = self.signals.fd();
+        let token = mio::Token(0);
+        let mut source = mio::unix::SourceFd(&signal_fd);
+        if let Err(err) = poll
+            .registry()
+            .register(&mut source, token, mio::Interest::READABLE)
+        {
+            log::error!("cannot watch signals: {err}");
+            return 1;
+        }
+        let mut events = mio::Events::with_capacity(64);
+        loop {
+            if let Err(err) = poll.poll(&mut events, Some(TICK)) {
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    log::error!("event loop: {err}");
+                    return 1;
+                }
+            }
+            for event in self.signals.drain() {
+                if self.on_signal(event) {
+                    return self.shutdown();
+                }
+            }
+        }
+    }
+
+    /// Handles one signal; true means shut down.
+    fn on_signal(&mut self, event: Event) -> bool {
+        match event {
+            Event::Shutdown => true,
+            Event::Reload => {
+                self.reload();
+                false
+            }
+            Event::Status | Event::Dump => {
+                log::info!("{}", self.status_line());
+                false
+            }
+        }
+    }
+
+    /// One line for SIGUSR1: what an admin asks first.
+    pub fn status_line(&self) -> String {
+        format!(
+            "status: siproxd-rs {} up {} s, pid {}, 0 registrations, 0 active calls, 0 RTP streams, configuration {}",
+            env!("CARGO_PKG_VERSION"),
+            self.started.elapsed().as_secs(),
+            std::process::id(),
+            self.config_path.display()
+        )
+    }
+
+    /// SIGHUP: re-reads the configuration. What can change while calls run
+    /// (log levels, ACLs, password file, per-message settings) takes effect
+    /// now; what cannot (sockets, ports, jail, user) is named in the log.
+    fn reload(&mut self) {
+        let path = self.config_path.clone();
+        let mut fresh = match config::load(&path) {
+            Ok(fresh) => fresh,
+            Err(err) => {
+                log::error!(
+                    "reload of {} failed; keeping the running configuration:",
+                    path.display()
+                );
+                for line in err.to_string().lines() {
+                    log::error!("{line}");
+                }
+                return;
+            }
+        };
+        fresh.apply_cli(&self.opts);
+        for warning in &fresh.warnings {
+            log::warn!("{warning}");
+        }
+        let pending = restart_only_changes(&self.loaded.config, &fresh.config);
+        apply_log_settings(&fresh.config);
+        self.loaded = fresh;
+        log::info!("reload: configuration re-read from {}", path.display());
+        if !pending.is_empty() {
+            log::warn!(
+                "reload: changed, takes effect after a restart: {}",
+                pending.join(", ")
+            );
+        }
+    }
+
+    fn shutdown(self) -> i32 {
+        log::info!("siproxd-rs shutting down (signal)");
+        if let Some(pid_file) = self.pid_file {
+            pid_file.remove();
+        }
+        log::info!("siproxd-rs exiting with status 0");
+        0
+    }
+}
+
+/// The directives a reload cannot apply to a running daemon.
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    macro_rules! compare {
+        ($($field:ident),* $(,)?) => {
+            $( if old.$field != new.$field { changed.push(stringify!($field)); } )*
+        };
+    }
+    compare!(
+        sip_listen_port,
+        if_inbound,
+        if_outbound,
+        rtp_port_low,
+        rtp_port_high,
+        rtp_proxy_enable,
+        rtp_dscp,
+        sip_dscp,
+        user,
+        chrootjail,
+        pid_file,
+        daemonize,
+        debug_port,
+        plugindir,
+        load_plugin,
+        registration_file,
+        thread_stack_size,
+    );
+    changed
+}
