@@ -206,7 +206,7 @@ fn fail(err: daemon::DaemonError) -> i32 {
 fn apply_log_settings(cfg: &Config) {
     crate::log::set_silence(cfg.silence_log);
     // debug_level is a bit mask; -1 (every class) arrives as all ones.
-    crate::log::set_debug_mask(cfg.debug_level as u32);
+    crate::log::set_debug_mask(cfg.debug_level);
 }
 
 /// Binds `debug_port` on loopback and the inbound address only (upstream
