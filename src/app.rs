@@ -56,6 +56,11 @@ pub fn load_config(opts: &Options) -> Result<(PathBuf, Loaded), i32> {
         for line in err.to_string().lines() {
             log::error!("{line}");
         }
+        if let config::ConfigError::Invalid { warnings, .. } = &err {
+            for warning in warnings {
+                log::warn!("{warning}");
+            }
+        }
         1
     })?;
     loaded.apply_cli(opts);
