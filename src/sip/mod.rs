@@ -27,3 +27,7 @@ pub use digest::AuthParams;
 mod check;
 pub mod headers;
 pub use headers::{CSeq, ContentType, Element};
+pub mod edit;
+#[doc(hidden)]
+pub mod fuzz_oracles;
+pub use edit::Position;
