@@ -4,6 +4,7 @@
 //!
 //! - [`cli`]: the command line.
 //! - [`config`]: siproxd.conf, read the way upstream's users expect.
+//! - [`sip`]: the lossless SIP/SDP message core (pure).
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
 //! - [`net`]: the network edge of the shell (interfaces, sockets, DNS).
@@ -19,3 +20,4 @@ pub mod daemon;
 pub mod log;
 pub mod net;
 pub mod proxy;
+pub mod sip;
