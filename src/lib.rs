@@ -1,3 +1,6 @@
 //! siproxd-rs: a SIP/RTP masquerading proxy, drop-in for siproxd.
 //!
 //! Layers, in reading order (see ARCHITECTURE.md):
+//! - [`proxy`]: the pure core (today: the RTP stream table and port allocator).
+
+pub mod proxy;
