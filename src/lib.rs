@@ -7,8 +7,8 @@
 //! - [`sip`]: the lossless SIP/SDP message core (pure).
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
-//! - [`net`]: the network edge of the shell (interfaces, sockets, DNS).
-//! - [`proxy`]: the pure core (registration file, ACLs, digest auth so far).
+//! - [`net`]: the network edge of the shell (interfaces, sockets, DNS, RTP relay).
+//! - [`proxy`]: the pure core (registration file, ACLs, digest auth, RTP stream table).
 //! - [`app`]: start-up order, main loop, shutdown.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

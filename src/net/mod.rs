@@ -3,4 +3,5 @@
 
 pub mod dns;
 pub mod iface;
+pub mod rtp_relay;
 pub mod sockets;
