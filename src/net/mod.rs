@@ -5,3 +5,4 @@ pub mod dns;
 pub mod iface;
 pub mod rtp_relay;
 pub mod sockets;
+pub mod tcp;
