@@ -225,3 +225,35 @@ const _: () = {
     assert!(SPX_PLUGIN_DESC_V1_0_SIZE == 56);
     assert!(SPX_HOST_API_V1_0_SIZE == 224);
 };
+
+impl From<std::net::SocketAddr> for spx_addr {
+    fn from(addr: std::net::SocketAddr) -> spx_addr {
+        let mut out = spx_addr {
+            port: addr.port(),
+            ..spx_addr::default()
+        };
+        match addr.ip() {
+            std::net::IpAddr::V4(v4) => {
+                out.family = 4;
+                out.ip[..4].copy_from_slice(&v4.octets());
+            }
+            std::net::IpAddr::V6(v6) => {
+                out.family = 6;
+                out.ip = v6.octets();
+            }
+        }
+        out
+    }
+}
+
+impl spx_addr {
+    /// `None` for a family other than 4 or 6.
+    pub fn to_socket_addr(&self) -> Option<std::net::SocketAddr> {
+        let ip = match self.family {
+            4 => std::net::IpAddr::from([self.ip[0], self.ip[1], self.ip[2], self.ip[3]]),
+            6 => std::net::IpAddr::from(self.ip),
+            _ => return None,
+        };
+        Some(std::net::SocketAddr::new(ip, self.port))
+    }
+}
