@@ -23,6 +23,18 @@ pub enum HostError {
 }
 
 impl HostError {
+    /// The `SPX_E_*` value (what a host function returns for this error).
+    pub fn code(self) -> c_int {
+        match self {
+            HostError::NotFound => abi::SPX_E_NOTFOUND,
+            HostError::Invalid => abi::SPX_E_INVAL,
+            HostError::WrongStage => abi::SPX_E_STAGE,
+            HostError::NoMemory => abi::SPX_E_NOMEM,
+            HostError::Io => abi::SPX_E_IO,
+            HostError::Other(code) => code,
+        }
+    }
+
     /// `Ok(())` for `SPX_OK`, the matching variant otherwise.
     pub fn check(code: c_int) -> Result<(), HostError> {
         match code {
@@ -59,6 +71,19 @@ pub enum LogLevel {
     Warn = 2,
     Info = 3,
     Debug = 4,
+}
+
+impl LogLevel {
+    /// The level for an `SPX_LOG_*` value; `None` for anything else.
+    pub fn from_code(code: c_int) -> Option<LogLevel> {
+        match code {
+            abi::SPX_LOG_ERROR => Some(LogLevel::Error),
+            abi::SPX_LOG_WARN => Some(LogLevel::Warn),
+            abi::SPX_LOG_INFO => Some(LogLevel::Info),
+            abi::SPX_LOG_DEBUG => Some(LogLevel::Debug),
+            _ => None,
+        }
+    }
 }
 
 /// Process-wide host services for one plugin instance: logging, config lines,

@@ -55,7 +55,8 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn from_code(code: c_int) -> Direction {
+    /// The direction for an `SPX_DIR_*` value (unknown values: `Unknown`).
+    pub fn from_code(code: c_int) -> Direction {
         match code {
             abi::SPX_DIR_REQ_INCOMING => Direction::RequestIncoming,
             abi::SPX_DIR_REQ_OUTGOING => Direction::RequestOutgoing,
@@ -65,7 +66,8 @@ impl Direction {
         }
     }
 
-    fn code(self) -> c_int {
+    /// The `SPX_DIR_*` value.
+    pub fn code(self) -> c_int {
         match self {
             Direction::Unknown => abi::SPX_DIR_UNKNOWN,
             Direction::RequestIncoming => abi::SPX_DIR_REQ_INCOMING,
@@ -80,6 +82,16 @@ impl Direction {
 pub enum Transport {
     Udp,
     Tcp,
+}
+
+impl Transport {
+    /// The `SPX_TRANSPORT_*` value.
+    pub fn code(self) -> c_int {
+        match self {
+            Transport::Udp => abi::SPX_TRANSPORT_UDP,
+            Transport::Tcp => abi::SPX_TRANSPORT_TCP,
+        }
+    }
 }
 
 fn c_name(name: &str) -> Result<CString, HostError> {

@@ -1,0 +1,519 @@
+//! The plugin loader against real shared objects: C fixtures from
+//! tests/fixtures/plugins and plugins/c-example built with `cc`, and the Rust
+//! SDK example built with cargo. Every refusal message is asserted exactly.
+
+use siproxd::plugin::host::{fini_all, load_all, LoadedPlugin};
+use siproxd::plugin::{HostAction, HostContext, LoadRefusal, LogSink, Ticket};
+use spx::{Direction, HostError, LogLevel, Stage, Transport, Verdict};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+// ------------------------------------------------------------- building fixtures
+
+fn cc(source: &str, out: &Path, defines: &[&str]) {
+    let status = Command::new("cc")
+        .args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args(["-fPIC", "-shared", "-fvisibility=hidden", "-I"])
+        .arg(Path::new(ROOT).join("plugin-api/include"))
+        .args(defines)
+        .arg(Path::new(ROOT).join(source))
+        .arg("-o")
+        .arg(out)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc {source} {defines:?} failed");
+}
+
+/// Builds the Rust SDK example in its own target dir (the outer cargo holds
+/// the lock on ours while tests run).
+fn build_rust_example(out: &Path) {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("spx-example-target");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--offline", "-p", "siproxd-plugin-api"])
+        .args(["--example", "spx_example", "--target-dir"])
+        .arg(&target)
+        .current_dir(ROOT)
+        .status()
+        .expect("run cargo");
+    assert!(status.success(), "cargo build --example spx_example failed");
+    std::fs::copy(target.join("debug/examples/libspx_example.so"), out).unwrap();
+}
+
+/// Every fixture, built once per test run into one directory.
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        remove_stale_fixtures();
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("plugin-fixtures-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fx = "tests/fixtures/plugins/";
+        let builds: [(&str, &str, &[&str]); 12] = [
+            ("no_descriptor.so", "no_descriptor.c", &[]),
+            ("plugin_old.so", "upstream_style.c", &[]),
+            (
+                "plugin_ltx.so",
+                "upstream_style.c",
+                &["-DLTX_PREFIX=plugin_ltx"],
+            ),
+            ("plugin_v2.so", "abi_v2.c", &[]),
+            (
+                "minor_newer.so",
+                "descriptor.c",
+                &["-DFIX_MINOR=(SPX_ABI_MINOR+1)"],
+            ),
+            ("truncated.so", "descriptor.c", &["-DFIX_SIZE=24"]),
+            (
+                "unknown_stages.so",
+                "descriptor.c",
+                &["-DFIX_STAGES=0x242u"],
+            ),
+            ("dup_a.so", "descriptor.c", &["-DFIX_NAME=\"plugin_dup\""]),
+            ("dup_b.so", "descriptor.c", &["-DFIX_NAME=\"plugin_dup\""]),
+            (
+                "init_fails.so",
+                "descriptor.c",
+                &["-DFIX_NAME=\"plugin_initfail\"", "-DFIX_INIT_RC=SPX_ERROR"],
+            ),
+            (
+                "plugin_la.so",
+                "descriptor.c",
+                &["-DFIX_NAME=\"plugin_la\""],
+            ),
+            (
+                "plugin_c_example.so",
+                "../../../plugins/c-example/plugin_c_example.c",
+                &[],
+            ),
+        ];
+        for (out, source, defines) in builds {
+            cc(&format!("{fx}{source}"), &dir.join(out), defines);
+        }
+        build_rust_example(&dir.join("plugin_spx_example.so"));
+        dir
+    })
+}
+
+/// Removes fixture dirs of earlier test runs (their process is gone).
+fn remove_stale_fixtures() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("plugin-fixtures-") else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists();
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// A private copy of some fixtures: `dlopen` shares one mapping per file, and
+/// plugins keep global state, so parallel tests must not share files.
+fn plugindir(test: &str, files: &[&str]) -> String {
+    let dir = fixtures().join(test);
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in files {
+        std::fs::copy(fixtures().join(file), dir.join(file)).unwrap();
+    }
+    format!("{}/", dir.display())
+}
+
+// ------------------------------------------------------------- host context
+
+type Lines = Arc<Mutex<Vec<String>>>;
+
+fn context(config: &[(&str, &str)]) -> (HostContext, Lines) {
+    let lines: Lines = Arc::default();
+    let sink_lines = lines.clone();
+    let sink: LogSink = Arc::new(move |name: &str, level: LogLevel, line: &str| {
+        sink_lines
+            .lock()
+            .unwrap()
+            .push(format!("{name} {level:?}: {line}"));
+    });
+    let config = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (HostContext::new(config).with_log_sink(sink), lines)
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn load(
+    test: &str,
+    files: &[&str],
+    load: &[&str],
+) -> (Vec<LoadedPlugin>, Vec<LoadRefusal>, Lines, String) {
+    let dir = plugindir(test, files);
+    let (ctx, lines) = context(&[]);
+    let (loaded, refused) = load_all(&dir, &names(load), &ctx);
+    (loaded, refused, lines, dir)
+}
+
+/// Loads one name expected to be refused; returns the refusal's message.
+fn refusal(test: &str, file: &str, name: &str) -> (String, String) {
+    let (loaded, refused, _, dir) = load(test, &[file], &[name]);
+    assert!(loaded.is_empty(), "{name} was loaded");
+    assert_eq!(refused.len(), 1);
+    (refused[0].to_string(), dir)
+}
+
+// ------------------------------------------------------------- refusals
+
+#[test]
+fn a_library_without_descriptor_is_refused() {
+    let (msg, dir) = refusal("nodesc", "no_descriptor.so", "no_descriptor.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin no_descriptor.so not loaded from {dir}no_descriptor.so: not a siproxd-rs \
+             plugin: it exports no siproxd_plugin_v1 descriptor"
+        )
+    );
+}
+
+#[test]
+fn an_upstream_c_plugin_is_recognised_and_never_run() {
+    let (msg, dir) = refusal("upstream", "plugin_old.so", "plugin_old.la");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin plugin_old.la not loaded from {dir}plugin_old.so: this is an upstream \
+             siproxd C plugin (it exports plugin_init), which cannot run in siproxd-rs; use \
+             the built-in replacement plugin_old or rebuild against siproxd_plugin.h"
+        )
+    );
+}
+
+#[test]
+fn a_libtool_renamed_upstream_plugin_is_recognised() {
+    let (msg, dir) = refusal("ltx", "plugin_ltx.so", "plugin_ltx.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin plugin_ltx.so not loaded from {dir}plugin_ltx.so: this is an upstream \
+             siproxd C plugin (it exports plugin_ltx_LTX_plugin_init), which cannot run in \
+             siproxd-rs; use the built-in replacement plugin_ltx or rebuild against \
+             siproxd_plugin.h"
+        )
+    );
+}
+
+#[test]
+fn an_abi_2_plugin_is_refused_by_major() {
+    let (msg, dir) = refusal("v2", "plugin_v2.so", "plugin_v2.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin plugin_v2.so not loaded from {dir}plugin_v2.so: built for ABI 2, this \
+             siproxd speaks ABI 1"
+        )
+    );
+}
+
+#[test]
+fn a_newer_minor_is_refused() {
+    let (msg, dir) = refusal("minor", "minor_newer.so", "minor_newer.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin minor_newer.so not loaded from {dir}minor_newer.so: built for ABI 1.1, this \
+             siproxd speaks ABI 1.0"
+        )
+    );
+}
+
+#[test]
+fn a_truncated_descriptor_is_refused() {
+    let (msg, dir) = refusal("trunc", "truncated.so", "truncated.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin truncated.so not loaded from {dir}truncated.so: truncated descriptor: \
+             struct_size is 24, ABI 1.0 needs at least 56"
+        )
+    );
+}
+
+#[test]
+fn unknown_stage_bits_are_refused() {
+    let (msg, dir) = refusal("stages", "unknown_stages.so", "unknown_stages.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin unknown_stages.so not loaded from {dir}unknown_stages.so: asks for unknown \
+             stage bits 0x202 (ABI 1.0 knows 0x1f9)"
+        )
+    );
+}
+
+#[test]
+fn a_missing_file_is_refused_and_the_rest_still_load() {
+    let (loaded, refused, _, dir) = load(
+        "missing",
+        &["plugin_la.so"],
+        &["plugin_gone.la", "plugin_la.so"],
+    );
+    assert_eq!(
+        refused[0].to_string(),
+        format!("plugin plugin_gone.la not loaded from {dir}plugin_gone.so: no such file")
+    );
+    assert_eq!(
+        loaded.iter().map(LoadedPlugin::name).collect::<Vec<_>>(),
+        ["plugin_la"]
+    );
+    fini_all(loaded);
+}
+
+#[test]
+fn a_duplicate_name_is_refused() {
+    let (loaded, refused, _, dir) =
+        load("dup", &["dup_a.so", "dup_b.so"], &["dup_a.so", "dup_b.so"]);
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(
+        refused[0].to_string(),
+        format!(
+            "plugin dup_b.so not loaded from {dir}dup_b.so: a plugin named plugin_dup is \
+             already loaded from {dir}dup_a.so"
+        )
+    );
+    fini_all(loaded);
+}
+
+#[test]
+fn a_failing_init_is_refused_and_its_state_finalised() {
+    let (loaded, refused, lines, dir) = load("initfail", &["init_fails.so"], &["init_fails.so"]);
+    assert!(loaded.is_empty());
+    assert_eq!(
+        refused[0].to_string(),
+        format!("plugin init_fails.so not loaded from {dir}init_fails.so: plugin_initfail: init failed (returned -1)")
+    );
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["plugin_initfail Info: init", "plugin_initfail Info: fini"]
+    );
+}
+
+#[test]
+fn a_la_name_and_a_missing_slash_find_the_so() {
+    let dir = plugindir("la", &["plugin_la.so"]);
+    let (ctx, _) = context(&[]);
+    let (loaded, refused) = load_all(dir.trim_end_matches('/'), &names(&["plugin_la.la"]), &ctx);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert_eq!(loaded[0].path(), Path::new(&format!("{dir}plugin_la.so")));
+    fini_all(loaded);
+}
+
+// ------------------------------------------------------------- good plugins
+
+const GOOD: [&str; 2] = ["plugin_c_example.so", "plugin_spx_example.so"];
+
+#[test]
+fn good_plugins_init_with_their_config_and_fini_in_reverse_order() {
+    let dir = plugindir("good", &GOOD);
+    let (ctx, lines) = context(&[
+        ("plugin_c_example_note", "first"),
+        ("plugin_spx_example_greeting", "hello"),
+        ("plugin_c_example_note", "second"),
+        ("plugin_spx_example_greeting", "world"),
+    ]);
+    let (loaded, refused) = load_all(
+        &dir,
+        &names(&["plugin_c_example.la", "plugin_spx_example.so"]),
+        &ctx,
+    );
+    assert!(refused.is_empty(), "{refused:?}");
+    let info: Vec<(&str, u32)> = loaded.iter().map(|p| (p.name(), p.stages())).collect();
+    assert_eq!(
+        info,
+        [("plugin_c_example", 0x140), ("plugin_spx_example", 0x141)]
+    );
+    fini_all(loaded);
+    assert_eq!(
+        *lines.lock().unwrap(),
+        [
+            "plugin_c_example Info: init: note 0: first",
+            "plugin_c_example Info: init: note 1: second",
+            "plugin_spx_example Info: init: greeting hello, world",
+            "plugin_spx_example Info: fini",
+            "plugin_c_example Info: fini: tagged 0 requests",
+        ]
+    );
+}
+
+#[test]
+fn good_plugins_log_at_pre_proxy_and_tag_at_post_proxy() {
+    let dir = plugindir("stages", &GOOD);
+    let (ctx, lines) = context(&[("plugin_c_example_value", "c-was-here")]);
+    let (mut loaded, _) = load_all(&dir, &names(&GOOD), &ctx);
+    let mut invite = FakeTicket::invite();
+    for stage in [Stage::PreProxy, Stage::PostProxy] {
+        for plugin in &mut loaded {
+            assert_eq!(plugin.process(stage, Some(&mut invite)), Verdict::Continue);
+        }
+    }
+    fini_all(loaded);
+    let tags: Vec<&(String, Vec<u8>)> = invite.headers.iter().skip(1).collect();
+    assert_eq!(
+        tags,
+        [
+            &("X-C-Example".to_string(), b"c-was-here".to_vec()),
+            &("X-Spx-Example".to_string(), b"1".to_vec())
+        ]
+    );
+    let lines = lines.lock().unwrap();
+    assert_eq!(
+        lines[1..3],
+        [
+            "plugin_c_example Info: INVITE sip:600@example.org",
+            "plugin_spx_example Info: INVITE sip:600@example.org"
+        ]
+    );
+    assert_eq!(lines[4], "plugin_c_example Info: fini: tagged 1 requests");
+}
+
+#[test]
+fn a_panicking_rust_plugin_is_disabled_and_the_daemon_runs_on() {
+    let dir = plugindir("panic", &["plugin_spx_example.so"]);
+    let (ctx, lines) = context(&[("plugin_spx_example_panic_on_timer", "yes")]);
+    let (mut loaded, _) = load_all(&dir, &names(&["plugin_spx_example.so"]), &ctx);
+    let plugin = &mut loaded[0];
+    assert_eq!(plugin.process(Stage::Timer, None), Verdict::Error);
+    assert!(plugin.is_disabled());
+    assert_eq!(plugin.process(Stage::Timer, None), Verdict::Continue);
+    fini_all(loaded);
+    // The poisoned instance is dropped at fini without running its code again,
+    // so there is no "fini" line after the panic.
+    assert_eq!(
+        lines.lock().unwrap()[1..],
+        ["plugin_spx_example Error: plugin panicked in Timer: timer panic as configured; disabled"]
+    );
+}
+
+#[test]
+fn host_calls_outside_their_stage_are_refused() {
+    let dir = plugindir("rules", &["plugin_la.so"]);
+    let (ctx, _) = context(&[]);
+    let (mut loaded, _) = load_all(&dir, &names(&["plugin_la.so"]), &ctx);
+    // The fixture asks for TIMER only: other stages are not delivered, and a
+    // message at TIMER is a caller bug the host refuses to pass on.
+    assert_eq!(
+        loaded[0].process(Stage::PreProxy, Some(&mut FakeTicket::invite())),
+        Verdict::Continue
+    );
+    assert_eq!(
+        loaded[0].process(Stage::Timer, Some(&mut FakeTicket::invite())),
+        Verdict::Continue
+    );
+    assert_eq!(loaded[0].take_actions(), Vec::<HostAction>::new());
+    fini_all(loaded);
+}
+
+// ------------------------------------------------------------- a fake ticket
+
+/// A request as the proxy core will lend it: ordered header fields.
+struct FakeTicket {
+    uri: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
+
+impl FakeTicket {
+    fn invite() -> FakeTicket {
+        let via = b"SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1".to_vec();
+        FakeTicket {
+            uri: b"sip:600@example.org".to_vec(),
+            headers: vec![("Via".into(), via)],
+        }
+    }
+
+    fn positions(&self, name: &[u8]) -> Vec<usize> {
+        let name = String::from_utf8_lossy(name);
+        (0..self.headers.len())
+            .filter(|&i| self.headers[i].0.eq_ignore_ascii_case(&name))
+            .collect()
+    }
+}
+
+impl Ticket for FakeTicket {
+    fn is_request(&self) -> Option<bool> {
+        Some(true)
+    }
+    fn method(&self) -> Result<&[u8], HostError> {
+        Ok(b"INVITE")
+    }
+    fn status(&self) -> u16 {
+        0
+    }
+    fn direction(&self) -> Direction {
+        Direction::RequestOutgoing
+    }
+    fn transport(&self) -> Transport {
+        Transport::Udp
+    }
+    fn source(&self) -> SocketAddr {
+        "192.168.1.20:5060".parse().unwrap()
+    }
+    fn raw(&self) -> &[u8] {
+        b""
+    }
+    fn request_uri(&self) -> Result<&[u8], HostError> {
+        Ok(&self.uri)
+    }
+    fn header_count(&self, name: &[u8]) -> usize {
+        self.positions(name).len()
+    }
+    fn header(&self, name: &[u8], index: usize) -> Result<&[u8], HostError> {
+        let at = *self.positions(name).get(index).ok_or(HostError::NotFound)?;
+        Ok(&self.headers[at].1)
+    }
+    fn body(&self) -> &[u8] {
+        b""
+    }
+    fn set_request_uri(&mut self, uri: &[u8]) -> Result<(), HostError> {
+        self.uri = uri.to_vec();
+        Ok(())
+    }
+    fn set_header(&mut self, name: &[u8], index: usize, value: &[u8]) -> Result<(), HostError> {
+        let at = *self.positions(name).get(index).ok_or(HostError::NotFound)?;
+        self.headers[at].1 = value.to_vec();
+        Ok(())
+    }
+    fn insert_header(&mut self, name: &[u8], before: usize, value: &[u8]) -> Result<(), HostError> {
+        let at = self
+            .positions(name)
+            .get(before)
+            .copied()
+            .unwrap_or(self.headers.len());
+        self.headers.insert(
+            at,
+            (String::from_utf8_lossy(name).into_owned(), value.to_vec()),
+        );
+        Ok(())
+    }
+    fn remove_header(&mut self, _: &[u8], _: usize) -> Result<(), HostError> {
+        Err(HostError::NotFound)
+    }
+    fn set_body(&mut self, _: &[u8]) -> Result<(), HostError> {
+        Err(HostError::WrongStage)
+    }
+    fn set_next_hop(&mut self, _: SocketAddr) -> Result<(), HostError> {
+        Err(HostError::WrongStage)
+    }
+    fn set_direction(&mut self, _: Direction) -> Result<(), HostError> {
+        Err(HostError::WrongStage)
+    }
+    fn reply(&mut self, _: u16, _: Option<&[u8]>, _: &[(&[u8], &[u8])]) -> Result<(), HostError> {
+        Err(HostError::WrongStage)
+    }
+}
