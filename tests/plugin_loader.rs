@@ -52,7 +52,8 @@ fn fixtures() -> &'static Path {
             .join(format!("plugin-fixtures-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fx = "tests/fixtures/plugins/";
-        let builds: [(&str, &str, &[&str]); 12] = [
+        let builds: [(&str, &str, &[&str]); 13] = [
+            ("host_calls.so", "host_calls.c", &[]),
             ("no_descriptor.so", "no_descriptor.c", &[]),
             ("plugin_old.so", "upstream_style.c", &[]),
             (
@@ -402,52 +403,131 @@ fn a_panicking_rust_plugin_is_disabled_and_the_daemon_runs_on() {
 }
 
 #[test]
-fn host_calls_outside_their_stage_are_refused() {
-    let dir = plugindir("rules", &["plugin_la.so"]);
-    let (ctx, _) = context(&[]);
+fn only_asked_for_stages_with_the_right_kind_of_message_are_delivered() {
+    let dir = plugindir("delivery", &["plugin_la.so"]);
+    let (ctx, lines) = context(&[]);
     let (mut loaded, _) = load_all(&dir, &names(&["plugin_la.so"]), &ctx);
-    // The fixture asks for TIMER only: other stages are not delivered, and a
-    // message at TIMER is a caller bug the host refuses to pass on.
+    let plugin = &mut loaded[0];
+    // The fixture asks for TIMER only.
     assert_eq!(
-        loaded[0].process(Stage::PreProxy, Some(&mut FakeTicket::invite())),
+        plugin.process(Stage::PreProxy, Some(&mut FakeTicket::invite())),
         Verdict::Continue
     );
+    // A message at TIMER is a caller bug: logged by the host, not passed on.
     assert_eq!(
-        loaded[0].process(Stage::Timer, Some(&mut FakeTicket::invite())),
+        plugin.process(Stage::Timer, Some(&mut FakeTicket::invite())),
         Verdict::Continue
     );
-    assert_eq!(loaded[0].take_actions(), Vec::<HostAction>::new());
+    assert_eq!(plugin.process(Stage::Timer, None), Verdict::Continue);
     fini_all(loaded);
+    let want = ["init", "process 0x001 none", "fini"].map(|l| format!("plugin_la Info: {l}"));
+    assert_eq!(*lines.lock().unwrap(), want);
+}
+
+/// The real host table, called from C: stage rules, argument checks, and
+/// the actions and edits it passes on. Expected codes: SPX_E_NOTFOUND -1,
+/// SPX_E_INVAL -2, SPX_E_STAGE -3.
+#[test]
+fn the_host_table_keeps_stage_rules_and_passes_on_edits_and_actions() {
+    let dir = plugindir("hostcalls", &["host_calls.so"]);
+    let (ctx, lines) = context(&[("plugin_host_calls_x", "1"), ("plugin_host_calls_x", "2")]);
+    let (mut loaded, _) = load_all(&dir, &names(&["host_calls.so"]), &ctx);
+    let plugin = &mut loaded[0];
+    assert_eq!(plugin.process(Stage::Timer, None), Verdict::Continue);
+    assert_eq!(
+        plugin.take_actions(),
+        [
+            HostAction::Timer { after_ms: 1500 },
+            HostAction::SendRaw {
+                to: "192.0.2.1:3478".parse().unwrap(),
+                data: b"ping".to_vec()
+            },
+            HostAction::SetPublicAddr("198.51.100.7:0".parse().unwrap()),
+        ]
+    );
+    let mut datagram = FakeTicket::datagram(b"stun?");
+    assert_eq!(
+        plugin.process(Stage::ProcessRaw, Some(&mut datagram)),
+        Verdict::Drop
+    );
+    let mut invite = FakeTicket::invite();
+    assert_eq!(
+        plugin.process(Stage::PreProxy, Some(&mut invite)),
+        Verdict::Continue
+    );
+    assert_eq!(invite.direction, Some(Direction::RequestIncoming));
+    assert_eq!(invite.next_hop, Some("203.0.113.9:5070".parse().unwrap()));
+    assert!(invite.replies.is_empty());
+    assert_eq!(
+        plugin.process(Stage::DetermineTarget, Some(&mut invite)),
+        Verdict::SipSent
+    );
+    let contact = (b"Contact".to_vec(), b"<sip:600@192.168.1.10>".to_vec());
+    assert_eq!(
+        invite.replies,
+        [(302, Some(b"Moved".to_vec()), vec![contact])]
+    );
+    fini_all(loaded);
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(
+        *lines.lock().unwrap(),
+        [
+            format!("plugin_host_calls Debug: init: version=siproxd-rs {version} size=224 missing=-1 count=2 null_key=-2"),
+            "plugin_host_calls Debug: timer: timer=0 send=0 public=0 bad_family=-2".into(),
+            "plugin_host_calls Debug: raw: is_request=-1 raw=0:stun? source=0:5060 transport=1 method=-3 uri_set=-3".into(),
+            "plugin_host_calls Debug: pre: reply=-3 direction_set=0 bad_direction=-2 next_hop=0 missing=-1 null_name=-2 null_out=-2 status=0 direction=1".into(),
+            "plugin_host_calls Debug: determine_target: bad_code=-2 reply=0".into(),
+        ]
+    );
 }
 
 // ------------------------------------------------------------- a fake ticket
 
-/// A request as the proxy core will lend it: ordered header fields.
+/// A recorded `reply`: code, reason, extra header fields.
+type Reply = (u16, Option<Vec<u8>>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// A message as the proxy core will lend it: ordered header fields, or a
+/// raw datagram only (PROCESS_RAW); edits and replies are recorded.
+#[derive(Default)]
 struct FakeTicket {
+    raw: Option<Vec<u8>>,
     uri: Vec<u8>,
     headers: Vec<(String, Vec<u8>)>,
+    direction: Option<Direction>,
+    next_hop: Option<SocketAddr>,
+    replies: Vec<Reply>,
 }
 
 impl FakeTicket {
     fn invite() -> FakeTicket {
         let via = b"SIP/2.0/UDP 192.168.1.20:5060;branch=z9hG4bK1".to_vec();
+        let headers = vec![("Via".into(), via)];
         FakeTicket {
             uri: b"sip:600@example.org".to_vec(),
-            headers: vec![("Via".into(), via)],
+            headers,
+            ..FakeTicket::default()
+        }
+    }
+
+    fn datagram(bytes: &[u8]) -> FakeTicket {
+        FakeTicket {
+            raw: Some(bytes.to_vec()),
+            ..FakeTicket::default()
         }
     }
 
     fn positions(&self, name: &[u8]) -> Vec<usize> {
         let name = String::from_utf8_lossy(name);
-        (0..self.headers.len())
-            .filter(|&i| self.headers[i].0.eq_ignore_ascii_case(&name))
+        let headers = &self.headers;
+        (0..headers.len())
+            .filter(|&i| headers[i].0.eq_ignore_ascii_case(&name))
             .collect()
     }
 }
 
 impl Ticket for FakeTicket {
     fn is_request(&self) -> Option<bool> {
-        Some(true)
+        self.raw.is_none().then_some(true)
     }
     fn method(&self) -> Result<&[u8], HostError> {
         Ok(b"INVITE")
@@ -456,7 +536,7 @@ impl Ticket for FakeTicket {
         0
     }
     fn direction(&self) -> Direction {
-        Direction::RequestOutgoing
+        self.direction.unwrap_or(Direction::RequestOutgoing)
     }
     fn transport(&self) -> Transport {
         Transport::Udp
@@ -465,7 +545,7 @@ impl Ticket for FakeTicket {
         "192.168.1.20:5060".parse().unwrap()
     }
     fn raw(&self) -> &[u8] {
-        b""
+        self.raw.as_deref().unwrap_or_default()
     }
     fn request_uri(&self) -> Result<&[u8], HostError> {
         Ok(&self.uri)
@@ -495,25 +575,35 @@ impl Ticket for FakeTicket {
             .get(before)
             .copied()
             .unwrap_or(self.headers.len());
-        self.headers.insert(
-            at,
-            (String::from_utf8_lossy(name).into_owned(), value.to_vec()),
-        );
+        let name = String::from_utf8_lossy(name).into_owned();
+        self.headers.insert(at, (name, value.to_vec()));
         Ok(())
     }
     fn remove_header(&mut self, _: &[u8], _: usize) -> Result<(), HostError> {
         Err(HostError::NotFound)
     }
     fn set_body(&mut self, _: &[u8]) -> Result<(), HostError> {
-        Err(HostError::WrongStage)
+        Err(HostError::NoMemory)
     }
-    fn set_next_hop(&mut self, _: SocketAddr) -> Result<(), HostError> {
-        Err(HostError::WrongStage)
+    fn set_next_hop(&mut self, to: SocketAddr) -> Result<(), HostError> {
+        self.next_hop = Some(to);
+        Ok(())
     }
-    fn set_direction(&mut self, _: Direction) -> Result<(), HostError> {
-        Err(HostError::WrongStage)
+    fn set_direction(&mut self, direction: Direction) -> Result<(), HostError> {
+        self.direction = Some(direction);
+        Ok(())
     }
-    fn reply(&mut self, _: u16, _: Option<&[u8]>, _: &[(&[u8], &[u8])]) -> Result<(), HostError> {
-        Err(HostError::WrongStage)
+    fn reply(
+        &mut self,
+        code: u16,
+        reason: Option<&[u8]>,
+        extra: &[(&[u8], &[u8])],
+    ) -> Result<(), HostError> {
+        let extra = extra
+            .iter()
+            .map(|(n, v)| (n.to_vec(), v.to_vec()))
+            .collect();
+        self.replies.push((code, reason.map(<[u8]>::to_vec), extra));
+        Ok(())
     }
 }
