@@ -293,6 +293,28 @@ fn a_duplicate_name_is_refused() {
 }
 
 #[test]
+fn the_same_file_listed_twice_is_loaded_once() {
+    let (loaded, refused, lines, dir) = load(
+        "twice",
+        &["plugin_la.so"],
+        &["plugin_la.so", "plugin_la.la"],
+    );
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(
+        refused[0].to_string(),
+        format!(
+            "plugin plugin_la.la not loaded from {dir}plugin_la.so: a plugin named plugin_la is \
+             already loaded from {dir}plugin_la.so"
+        )
+    );
+    fini_all(loaded);
+    assert_eq!(
+        *lines.lock().unwrap(),
+        ["plugin_la Info: init", "plugin_la Info: fini"]
+    );
+}
+
+#[test]
 fn a_failing_init_is_refused_and_its_state_finalised() {
     let (loaded, refused, lines, dir) = load("initfail", &["init_fails.so"], &["init_fails.so"]);
     assert!(loaded.is_empty());

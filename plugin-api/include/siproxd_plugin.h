@@ -12,8 +12,9 @@
  *
  * Rules (see plugin-api/README.md for the long form):
  *  - Strings are borrowed (pointer, length) pairs, not NUL-terminated, not
- *    guaranteed UTF-8.  What the host hands out is valid until process()
- *    returns (message data) or until fini() (config values, host_version).
+ *    guaranteed UTF-8.  Message data the host hands out is valid until
+ *    process() returns or the next call that edits the message, whichever
+ *    comes first; config values and host_version until fini().
  *    What a plugin passes in is copied before the call returns.
  *  - Nothing is freed across the boundary; there are no allocator functions.
  *  - init/process/fini of all plugins run on one thread, never concurrently
