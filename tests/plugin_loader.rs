@@ -52,7 +52,12 @@ fn fixtures() -> &'static Path {
             .join(format!("plugin-fixtures-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let fx = "tests/fixtures/plugins/";
-        let builds: [(&str, &str, &[&str]); 13] = [
+        let builds: [(&str, &str, &[&str]); 14] = [
+            (
+                "verdict42.so",
+                "descriptor.c",
+                &["-DFIX_NAME=\"plugin_verdict\"", "-DFIX_VERDICT=42"],
+            ),
             ("host_calls.so", "host_calls.c", &[]),
             ("no_descriptor.so", "no_descriptor.c", &[]),
             ("plugin_old.so", "upstream_style.c", &[]),
@@ -369,6 +374,7 @@ fn good_plugins_init_with_their_config_and_fini_in_reverse_order() {
             "plugin_c_example Info: init: note 0: first",
             "plugin_c_example Info: init: note 1: second",
             "plugin_spx_example Info: init: greeting hello, world",
+            "plugin_spx_example Info: init: hello from a plugin thread",
             "plugin_spx_example Info: fini",
             "plugin_c_example Info: fini: tagged 0 requests",
         ]
@@ -395,15 +401,17 @@ fn good_plugins_log_at_pre_proxy_and_tag_at_post_proxy() {
             &("X-Spx-Example".to_string(), b"1".to_vec())
         ]
     );
-    let lines = lines.lock().unwrap();
     assert_eq!(
-        lines[1..3],
+        *lines.lock().unwrap(),
         [
+            "plugin_spx_example Info: init: greeting",
+            "plugin_spx_example Info: init: hello from a plugin thread",
             "plugin_c_example Info: INVITE sip:600@example.org",
-            "plugin_spx_example Info: INVITE sip:600@example.org"
+            "plugin_spx_example Info: INVITE sip:600@example.org",
+            "plugin_spx_example Info: fini",
+            "plugin_c_example Info: fini: tagged 1 requests",
         ]
     );
-    assert_eq!(lines[4], "plugin_c_example Info: fini: tagged 1 requests");
 }
 
 #[test]
@@ -419,8 +427,28 @@ fn a_panicking_rust_plugin_is_disabled_and_the_daemon_runs_on() {
     // The poisoned instance is dropped at fini without running its code again,
     // so there is no "fini" line after the panic.
     assert_eq!(
-        lines.lock().unwrap()[1..],
-        ["plugin_spx_example Error: plugin panicked in Timer: timer panic as configured; disabled"]
+        lines.lock().unwrap()[2..],
+        [
+            "plugin_spx_example Error: plugin panicked in TIMER: timer panic as configured; disabled",
+            "plugin_spx_example Error: returned SPX_ERROR in TIMER; plugin disabled",
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_verdict_is_logged_and_read_as_continue() {
+    let dir = plugindir("verdict", &["verdict42.so"]);
+    let (ctx, lines) = context(&[]);
+    let (mut loaded, _) = load_all(&dir, &names(&["verdict42.so"]), &ctx);
+    assert_eq!(loaded[0].process(Stage::Timer, None), Verdict::Continue);
+    assert!(!loaded[0].is_disabled());
+    fini_all(loaded);
+    assert_eq!(
+        lines.lock().unwrap()[1..3],
+        [
+            "plugin_verdict Info: process 0x001 none",
+            "plugin_verdict Warn: unknown verdict 42 in TIMER; read as continue",
+        ]
     );
 }
 
@@ -442,7 +470,12 @@ fn only_asked_for_stages_with_the_right_kind_of_message_are_delivered() {
     );
     assert_eq!(plugin.process(Stage::Timer, None), Verdict::Continue);
     fini_all(loaded);
-    let want = ["init", "process 0x001 none", "fini"].map(|l| format!("plugin_la Info: {l}"));
+    let want = [
+        "plugin_la Info: init",
+        "plugin_la Error: TIMER called with a message; skipped",
+        "plugin_la Info: process 0x001 none",
+        "plugin_la Info: fini",
+    ];
     assert_eq!(*lines.lock().unwrap(), want);
 }
 

@@ -2,7 +2,8 @@
 //! --example spx_example` gives `libspx_example.so`; install it as
 //! `plugin_spx_example.so`). The daemon's loader test loads this file.
 //!
-//! - init: logs its `plugin_spx_example_greeting` lines (repeatable).
+//! - init: logs its `plugin_spx_example_greeting` lines (repeatable), and
+//!   one line from a thread of its own (`Host::logger`).
 //! - PRE_PROXY: logs each request's method and Request-URI.
 //! - POST_PROXY: adds `X-Spx-Example: 1` to requests.
 //! - TIMER: panics if `plugin_spx_example_panic_on_timer = yes`, to prove the
@@ -23,6 +24,10 @@ impl Plugin for SpxExample {
     fn init(host: &Host) -> Result<Self, String> {
         let greetings = host.plugin_config_all("greeting");
         host.info(&format!("init: greeting {}", greetings.join(", ")));
+        let logger = host.logger();
+        std::thread::spawn(move || logger.info("init: hello from a plugin thread"))
+            .join()
+            .map_err(|_| "logging thread panicked".to_string())?;
         let panic_on_timer = host.plugin_config("panic_on_timer").as_deref() == Some("yes");
         Ok(SpxExample { panic_on_timer })
     }

@@ -126,7 +126,7 @@ unsafe extern "C" fn process<P: Plugin>(state: *mut c_void, stage: u32, m: *mut 
             instance.poisoned = true;
             log_error(&instance.host, || {
                 format!(
-                    "plugin panicked in {stage:?}: {}; disabled",
+                    "plugin panicked in {stage}: {}; disabled",
                     panic_text(&*payload)
                 )
             });

@@ -127,17 +127,16 @@ impl Host {
         self.api.abi_minor
     }
 
-    /// Logs one line under the plugin's name. The host may be called from any
-    /// thread for this (the only such call), so plugin threads may log.
+    /// Logs one line under the plugin's name.
     pub fn log(&self, level: LogLevel, line: &str) {
-        // SAFETY: `line` is valid for `len` bytes during the call; the host copies it.
-        unsafe {
-            (self.api.log)(
-                self.handle,
-                level as c_int,
-                line.as_ptr().cast(),
-                line.len(),
-            )
+        self.logger().log(level, line);
+    }
+
+    /// A logger the plugin's own threads may use (`Send + Sync`).
+    pub fn logger(&self) -> Logger {
+        Logger {
+            api: self.api,
+            handle: self.handle,
         }
     }
 
@@ -230,6 +229,43 @@ impl Host {
         let addr = abi::spx_addr::from(addr);
         // SAFETY: `addr` is valid during the call; the host copies it.
         HostError::check(unsafe { (self.api.public_addr_set)(self.handle, &addr) })
+    }
+}
+
+/// Logging for the plugin's own threads: `log` is the one host call the ABI
+/// allows off the SIP thread. Valid until `fini` returns, so join or stop
+/// your threads in [`Plugin::fini`](crate::Plugin::fini).
+#[derive(Clone, Copy)]
+pub struct Logger {
+    api: &'static spx_host_api,
+    handle: *mut spx_host,
+}
+
+// SAFETY: the header allows `log(handle, …)` from any thread until `fini`
+// returns; `Logger` can call nothing else.
+unsafe impl Send for Logger {}
+// SAFETY: as above; `log` takes no `&mut` state on the plugin side.
+unsafe impl Sync for Logger {}
+
+impl Logger {
+    pub fn log(&self, level: LogLevel, line: &str) {
+        // SAFETY: `line` is valid for `len` bytes during the call; the host copies it.
+        unsafe {
+            (self.api.log)(
+                self.handle,
+                level as c_int,
+                line.as_ptr().cast(),
+                line.len(),
+            )
+        }
+    }
+
+    pub fn error(&self, line: &str) {
+        self.log(LogLevel::Error, line);
+    }
+
+    pub fn info(&self, line: &str) {
+        self.log(LogLevel::Info, line);
     }
 }
 

@@ -46,7 +46,7 @@ mod host;
 mod msg;
 mod plugin;
 
-pub use host::{Host, HostError, LogLevel};
+pub use host::{Host, HostError, LogLevel, Logger};
 pub use msg::{Direction, HeaderValues, Headers, Msg, Transport};
 pub use plugin::{Plugin, Stage, Verdict};
 

@@ -3,6 +3,7 @@
 use crate::abi;
 use crate::{Host, Msg};
 use std::ffi::{c_int, CStr};
+use std::fmt;
 
 /// A siproxd-rs plugin. Export it with [`declare_plugin!`](crate::declare_plugin).
 ///
@@ -74,9 +75,28 @@ impl Stage {
         }
     }
 
+    /// The name upstream uses (`PRE_PROXY` for `PLUGIN_PRE_PROXY`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Stage::Timer => "TIMER",
+            Stage::ProcessRaw => "PROCESS_RAW",
+            Stage::Validate => "VALIDATE",
+            Stage::DetermineTarget => "DETERMINE_TARGET",
+            Stage::PreProxy => "PRE_PROXY",
+            Stage::ProxyUnk => "PROXY_UNK",
+            Stage::PostProxy => "POST_PROXY",
+        }
+    }
+
     /// The stage whose bit is exactly `bit`, if ABI 1.0 defines one.
     pub fn from_bit(bit: u32) -> Option<Stage> {
         Stage::ALL.into_iter().find(|s| s.bit() == bit)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 

@@ -522,7 +522,7 @@ fn panic_in_process_is_caught_reported_and_poisons_the_instance() {
         logs(&host),
         [
             "3 entries  port ",
-            "1 plugin panicked in PreProxy: boom 1; disabled"
+            "1 plugin panicked in PRE_PROXY: boom 1; disabled"
         ]
     );
 }
@@ -582,4 +582,5 @@ fn verdicts_and_stages_keep_siproxd_numbers() {
     assert_eq!(codes, [0, 1, 2001, -1]);
     assert_eq!(Stage::from_bit(0x100), Some(Stage::PostProxy));
     assert_eq!(Stage::from_bit(0x041), None);
+    assert_eq!(Stage::DetermineTarget.to_string(), "DETERMINE_TARGET");
 }

@@ -37,6 +37,11 @@ struct PluginHost {
 }
 
 impl PluginHost {
+    /// The host's own lines about this plugin go where the plugin's go.
+    fn say(&self, level: LogLevel, line: &str) {
+        (self.context.log)(&self.name, level, line);
+    }
+
     fn push(&self, action: HostAction) {
         self.actions
             .lock()
@@ -99,9 +104,14 @@ impl LoadedPlugin {
             return Verdict::Continue;
         }
         if ticket.is_none() != (stage == Stage::Timer) {
-            log::error!(
-                "{}: {stage:?} called with the wrong kind of message; skipped",
-                self.name
+            let kind = if stage == Stage::Timer {
+                "a message"
+            } else {
+                "no message"
+            };
+            self.host.say(
+                LogLevel::Error,
+                &format!("{stage} called with {kind}; skipped"),
             );
             return Verdict::Continue;
         }
@@ -135,17 +145,13 @@ impl LoadedPlugin {
             abi::SPX_SIP_SENT => Verdict::SipSent,
             abi::SPX_ERROR => {
                 self.disabled = true;
-                log::error!(
-                    "{}: returned SPX_ERROR in {stage:?}; plugin disabled",
-                    self.name
-                );
+                let line = format!("returned SPX_ERROR in {stage}; plugin disabled");
+                self.host.say(LogLevel::Error, &line);
                 Verdict::Error
             }
             other => {
-                log::warn!(
-                    "{}: unknown verdict {other} in {stage:?}; read as continue",
-                    self.name
-                );
+                let line = format!("unknown verdict {other} in {stage}; read as continue");
+                self.host.say(LogLevel::Warn, &line);
                 Verdict::Continue
             }
         }
