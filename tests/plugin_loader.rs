@@ -282,6 +282,23 @@ fn a_missing_file_is_refused_and_the_rest_still_load() {
     fini_all(loaded);
 }
 
+/// The reason carries dlerror's text (libloading's own Display only says
+/// "dlopen failed"); the exact text is glibc's.
+#[cfg(target_env = "gnu")]
+#[test]
+fn a_file_that_is_no_shared_object_reports_dlerror() {
+    let text = "# plugin_text.la - a libtool library file\ndlname='plugin_text.so.0'\nlibrary_names='plugin_text.so'\n";
+    std::fs::write(fixtures().join("plugin_text.so"), text).unwrap();
+    let (msg, dir) = refusal("notelf", "plugin_text.so", "plugin_text.so");
+    assert_eq!(
+        msg,
+        format!(
+            "plugin plugin_text.so not loaded from {dir}plugin_text.so: dlopen failed: \
+             {dir}plugin_text.so: invalid ELF header"
+        )
+    );
+}
+
 #[test]
 fn a_duplicate_name_is_refused() {
     let (loaded, refused, _, dir) =

@@ -69,6 +69,17 @@ pub struct LoadedPlugin {
     disabled: bool,
 }
 
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("stages", &format_args!("{:#05x}", self.stages))
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
 impl LoadedPlugin {
     /// The descriptor's name (`plugin_logcall`).
     pub fn name(&self) -> &str {
