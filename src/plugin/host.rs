@@ -422,9 +422,23 @@ fn plugin_host(h: *mut spx_host) -> Result<&'static PluginHost, HostError> {
     unsafe { h.cast::<PluginHost>().cast_const().as_ref() }.ok_or(HostError::Invalid)
 }
 
-fn ticket<'m>(m: *mut spx_msg, call: MsgCall) -> Result<&'m mut dyn Ticket, HostError> {
+/// The ticket behind a message handle, for a call that only reads it.
+/// Shared, so bytes lent by earlier reads stay valid (header: until the next edit).
+fn ticket<'m>(m: *mut spx_msg, call: MsgCall) -> Result<&'m dyn Ticket, HostError> {
     // SAFETY: every non-NULL `spx_msg*` is the MsgCell of the process call
     // running now; it is used only within this host call.
+    let cell =
+        unsafe { m.cast::<MsgCell<'m>>().cast_const().as_ref() }.ok_or(HostError::Invalid)?;
+    if !allowed(call, cell.stage) {
+        return Err(HostError::WrongStage);
+    }
+    Ok(&*cell.ticket)
+}
+
+/// The ticket behind a message handle, for a call that edits it.
+fn ticket_mut<'m>(m: *mut spx_msg, call: MsgCall) -> Result<&'m mut dyn Ticket, HostError> {
+    // SAFETY: as in `ticket`; the plugin is inside one host call, so nothing
+    // else uses the cell now.
     let cell = unsafe { m.cast::<MsgCell<'m>>().as_mut() }.ok_or(HostError::Invalid)?;
     if !allowed(call, cell.stage) {
         return Err(HostError::WrongStage);
@@ -446,6 +460,12 @@ fn bytes_in<'a>(p: *const c_char, len: usize) -> Result<&'a [u8], HostError> {
         // SAFETY: the plugin passes `len` readable bytes (header contract).
         (false, _) => Ok(unsafe { std::slice::from_raw_parts(p.cast::<u8>(), len) }),
     }
+}
+
+/// Copies plugin bytes before an edit: they may point into the very
+/// message being edited (a value just read with `header_get`).
+fn owned(p: *const c_char, len: usize) -> Result<Vec<u8>, HostError> {
+    bytes_in(p, len).map(<[u8]>::to_vec)
 }
 
 fn addr_in(a: *const spx_addr) -> Result<SocketAddr, HostError> {
@@ -550,7 +570,10 @@ unsafe extern "C" fn uri_get(m: *mut spx_msg, out: *mut spx_str) -> c_int {
 }
 
 unsafe extern "C" fn uri_set(m: *mut spx_msg, v: *const c_char, len: usize) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.set_request_uri(bytes_in(v, len)?))
+    status(|| {
+        let uri = owned(v, len)?;
+        ticket_mut(m, MsgCall::Edit)?.set_request_uri(&uri)
+    })
 }
 
 unsafe extern "C" fn header_count(m: *mut spx_msg, name: *const c_char) -> usize {
@@ -573,7 +596,10 @@ unsafe extern "C" fn header_set(
     v: *const c_char,
     len: usize,
 ) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.set_header(c_name(name)?, index, bytes_in(v, len)?))
+    status(|| {
+        let (name, value) = (c_name(name)?.to_vec(), owned(v, len)?);
+        ticket_mut(m, MsgCall::Edit)?.set_header(&name, index, &value)
+    })
 }
 
 unsafe extern "C" fn header_insert(
@@ -583,11 +609,17 @@ unsafe extern "C" fn header_insert(
     v: *const c_char,
     len: usize,
 ) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.insert_header(c_name(name)?, before, bytes_in(v, len)?))
+    status(|| {
+        let (name, value) = (c_name(name)?.to_vec(), owned(v, len)?);
+        ticket_mut(m, MsgCall::Edit)?.insert_header(&name, before, &value)
+    })
 }
 
 unsafe extern "C" fn header_remove(m: *mut spx_msg, name: *const c_char, index: usize) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.remove_header(c_name(name)?, index))
+    status(|| {
+        let name = c_name(name)?.to_vec();
+        ticket_mut(m, MsgCall::Edit)?.remove_header(&name, index)
+    })
 }
 
 unsafe extern "C" fn body_get(m: *mut spx_msg, out: *mut spx_str) -> c_int {
@@ -595,11 +627,14 @@ unsafe extern "C" fn body_get(m: *mut spx_msg, out: *mut spx_str) -> c_int {
 }
 
 unsafe extern "C" fn body_set(m: *mut spx_msg, v: *const c_char, len: usize) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.set_body(bytes_in(v, len)?))
+    status(|| {
+        let body = owned(v, len)?;
+        ticket_mut(m, MsgCall::Edit)?.set_body(&body)
+    })
 }
 
 unsafe extern "C" fn next_hop_set(m: *mut spx_msg, a: *const spx_addr) -> c_int {
-    status(|| ticket(m, MsgCall::Edit)?.set_next_hop(addr_in(a)?))
+    status(|| ticket_mut(m, MsgCall::Edit)?.set_next_hop(addr_in(a)?))
 }
 
 unsafe extern "C" fn direction_set(m: *mut spx_msg, direction: c_int) -> c_int {
@@ -608,7 +643,7 @@ unsafe extern "C" fn direction_set(m: *mut spx_msg, direction: c_int) -> c_int {
         let direction = valid
             .then(|| Direction::from_code(direction))
             .ok_or(HostError::Invalid)?;
-        ticket(m, MsgCall::SetDirection)?.set_direction(direction)
+        ticket_mut(m, MsgCall::SetDirection)?.set_direction(direction)
     })
 }
 
@@ -621,23 +656,24 @@ unsafe extern "C" fn reply(
     n_extra: usize,
 ) -> c_int {
     status(|| {
-        let ticket = ticket(m, MsgCall::Reply)?;
+        let code = u16::try_from(code).ok().filter(|c| (100..700).contains(c));
+        let reason = (!reason.is_null())
+            .then(|| owned(reason, reason_len))
+            .transpose()?;
+        let extra = extra_fields(extra, n_extra)?;
+        let ticket = ticket_mut(m, MsgCall::Reply)?;
         if ticket.is_request() != Some(true) {
             return Err(HostError::WrongStage);
         }
-        let code = u16::try_from(code).ok().filter(|c| (100..700).contains(c));
-        let reason = (!reason.is_null())
-            .then(|| bytes_in(reason, reason_len))
-            .transpose()?;
-        let extra = extra_fields(extra, n_extra)?;
-        ticket.reply(code.ok_or(HostError::Invalid)?, reason, &extra)
+        let extra: Vec<(&[u8], &[u8])> = extra.iter().map(|(n, v)| (&n[..], &v[..])).collect();
+        ticket.reply(code.ok_or(HostError::Invalid)?, reason.as_deref(), &extra)
     })
 }
 
-/// One extra header field of `reply`: (name, value).
-type Field<'a> = (&'a [u8], &'a [u8]);
+/// One extra header field of `reply`, copied: (name, value).
+type Field = (Vec<u8>, Vec<u8>);
 
-fn extra_fields<'a>(extra: *const spx_hdr, n: usize) -> Result<Vec<Field<'a>>, HostError> {
+fn extra_fields(extra: *const spx_hdr, n: usize) -> Result<Vec<Field>, HostError> {
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -648,8 +684,8 @@ fn extra_fields<'a>(extra: *const spx_hdr, n: usize) -> Result<Vec<Field<'a>>, H
     let fields = unsafe { std::slice::from_raw_parts(extra, n) };
     let field = |h: &spx_hdr| {
         Ok((
-            bytes_in(h.name.ptr, h.name.len)?,
-            bytes_in(h.value.ptr, h.value.len)?,
+            owned(h.name.ptr, h.name.len)?,
+            owned(h.value.ptr, h.value.len)?,
         ))
     };
     fields.iter().map(field).collect()
