@@ -530,6 +530,8 @@ fn the_host_table_keeps_stage_rules_and_passes_on_edits_and_actions() {
     assert_eq!(invite.direction, Some(Direction::RequestIncoming));
     assert_eq!(invite.next_hop, Some("203.0.113.9:5070".parse().unwrap()));
     assert!(invite.replies.is_empty());
+    let via = invite.headers[0].1.clone();
+    assert_eq!(invite.headers[1], ("X-Via".to_string(), via));
     assert_eq!(
         plugin.process(Stage::DetermineTarget, Some(&mut invite)),
         Verdict::SipSent
@@ -547,7 +549,7 @@ fn the_host_table_keeps_stage_rules_and_passes_on_edits_and_actions() {
             format!("plugin_host_calls Debug: init: version=siproxd-rs {version} size=224 missing=-1 count=2 null_key=-2"),
             "plugin_host_calls Debug: timer: timer=0 send=0 public=0 bad_family=-2".into(),
             "plugin_host_calls Debug: raw: is_request=-1 raw=0:stun? source=0:5060 transport=1 method=-3 uri_set=-3".into(),
-            "plugin_host_calls Debug: pre: reply=-3 direction_set=0 bad_direction=-2 next_hop=0 missing=-1 null_name=-2 null_out=-2 status=0 direction=1".into(),
+            "plugin_host_calls Debug: pre: reply=-3 direction_set=0 bad_direction=-2 next_hop=0 missing=-1 null_name=-2 null_out=-2 status=0 direction=1 copy=0".into(),
             "plugin_host_calls Debug: determine_target: bad_code=-2 reply=0".into(),
         ]
     );
