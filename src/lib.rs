@@ -9,6 +9,7 @@
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
 //! - [`net`]: the network edge of the shell (interfaces, sockets, DNS, RTP relay).
 //! - [`proxy`]: the pure core (registration file, ACLs, digest auth, RTP stream table).
+//! - [`plugin`]: the plugin host (loading and checking cdylibs behind the C ABI).
 //! - [`app`]: start-up order, main loop, shutdown.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -19,5 +20,6 @@ pub mod config;
 pub mod daemon;
 pub mod log;
 pub mod net;
+pub mod plugin;
 pub mod proxy;
 pub mod sip;
