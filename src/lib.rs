@@ -13,3 +13,4 @@ pub mod daemon;
 pub mod log;
 pub mod net;
 pub mod proxy;
+pub mod sip;

@@ -1,0 +1,53 @@
+//! The syntax checks a proxy makes before it forwards (RFC 3261 §16.3 step 1, §8.2.2 and the
+//! RFC 4475 verdicts listed in tests/fixtures/sip/corpus/MANIFEST.tsv).
+
+use super::error::Error;
+use super::message::Message;
+use super::name::HeaderName;
+use super::uri::Scheme;
+
+impl Message {
+    /// Checks every header the proxy relies on; the first defect found is returned.
+    ///
+    /// Requests: Request-URI (a SIP/SIPS URI without `?headers`, RFC 4475 §3.1.2.11; other
+    /// schemes pass for a 416 later), one Call-ID/From/To/CSeq, CSeq method = method,
+    /// at most one Max-Forwards (0..=255) and Expires, every Via and Contact well formed.
+    /// Responses: the same minus the Request-URI and method.
+    pub fn check(&self) -> Result<(), Error> {
+        if let Some(uri) = self.request_uri() {
+            let uri = uri?;
+            if matches!(uri.scheme, Scheme::Sip | Scheme::Sips) && uri.headers().is_some() {
+                return Err(Error::BadRequestUri {
+                    reason: "?headers in a Request-URI",
+                    offset: 0,
+                });
+            }
+        }
+        self.call_id()?;
+        self.from()?;
+        self.to()?;
+        let cseq = self.cseq()?;
+        if self.method().is_some_and(|m| m != cseq.method) {
+            return Err(Error::CSeqMethodMismatch);
+        }
+        self.check_optional()
+    }
+
+    /// The headers that may be absent but must be right when present.
+    fn check_optional(&self) -> Result<(), Error> {
+        if self.vias()?.is_empty() {
+            return Err(Error::MissingHeader { name: "Via" });
+        }
+        self.max_forwards()?;
+        self.expires()?;
+        for contact in self.contacts()? {
+            if let Some(Err(e)) = contact.addr().and_then(|a| a.expires()) {
+                return Err(e.in_header("Contact", 0));
+            }
+        }
+        self.route_set(HeaderName::Route)?;
+        self.route_set(HeaderName::RecordRoute)?;
+        self.content_type()?;
+        Ok(())
+    }
+}
