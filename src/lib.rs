@@ -4,8 +4,10 @@
 //!
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
-//! - [`net`]: the network edge of the shell (interfaces).
-//! - [`proxy`]: the pure core (registration file, ACLs, digest auth so far).
+//! - [`net`]: the network edge of the shell (interfaces, the RTP relay engine).
+//! - [`sip`]: the lossless SIP message view and SDP rewriter.
+//! - [`proxy`]: the pure core (registration file, ACLs, digest auth, the RTP
+//!   stream table and port allocator).
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

@@ -2,3 +2,4 @@
 //! RTP relay. Nothing here decides anything about SIP.
 
 pub mod iface;
+pub mod rtp_relay;

@@ -5,3 +5,4 @@
 pub mod acl;
 pub mod auth;
 pub mod regfile;
+pub mod rtp_table;
