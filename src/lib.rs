@@ -2,6 +2,7 @@
 //!
 //! Layers, in reading order (see ARCHITECTURE.md):
 //!
+//! - [`cli`], [`config`]: the command line and the typed siproxd.conf.
 //! - [`log`]: the logging backend (stderr, syslog(3), debug_port).
 //! - [`daemon`]: fork, pid file, chroot, privilege drop, signals.
 //! - [`net`]: the network edge of the shell (interfaces, the RTP relay engine).
@@ -11,6 +12,8 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cli;
+pub mod config;
 pub mod daemon;
 pub mod log;
 pub mod net;
