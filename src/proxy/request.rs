@@ -1,0 +1,592 @@
+//! Requests passing through: proxy.c:proxy_request (inventory §5.2), plus the rewrites
+//! requests and responses share (Contact masquerading, User-Agent, SDP, Call-ID obscuring).
+//!
+//! Unknown targets (upstream answers 408 to all of them, after PROXY_UNK):
+//! - a request whose Request-URI names this proxy but no registered user: **404**;
+//! - from a source listed in a non-empty `hosts_allow_reg`: proxied as outgoing (such a
+//!   host is a LAN UA by the admin's word, registered or not);
+//! - from any other private, loopback or link-local source: **408** as upstream (a LAN
+//!   phone that has not registered through us);
+//! - from a public source: **403**, counted as a refused relay — a request from outside for
+//!   a host that is neither us nor registered is never sent back out.
+//!
+//! An ACK is never answered: with an unknown target it is dropped.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use md5::{Digest, Md5};
+
+use crate::sip::{Contact, HeaderName, Message, Uri};
+
+use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
+use super::edit::{self, Position};
+use super::register::{same_user_host, Binding};
+use super::rtp_table::{CallDirection, Leg, RtpCommand, Txn};
+use super::sdp_media::{self, SdpContext, SdpError};
+use super::{direction, route, Proxy};
+
+/// The magic cookie of RFC 3261 §8.1.1.7.
+const MAGIC_COOKIE: &str = "z9hG4bK";
+/// upstream's obscure_loops marker.
+const OBSCURE_MARK: &str = "-siproxd";
+
+/// Lowercase hex MD5 over the parts, each followed by a 0 byte.
+pub fn md5_hex(parts: &[&[u8]]) -> String {
+    let mut h = Md5::new();
+    for part in parts {
+        h.update(part);
+        h.update([0u8]);
+    }
+    h.finalize()
+        .iter()
+        .fold(String::with_capacity(32), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Our branch for a request: a hash of the received branch when it is an RFC 3261 one,
+/// else of the top Via, tags, Call-ID, CSeq number and Request-URI — the same for every
+/// retransmission. Mirrors sip_utils.c:sip_calculate_branch_id.
+pub fn branch(msg: &Message) -> String {
+    let via = msg.top_via().ok();
+    let received = via
+        .as_ref()
+        .and_then(|v| v.branch())
+        .filter(|b| b.starts_with(MAGIC_COOKIE.as_bytes()));
+    let hash = match received {
+        Some(b) => md5_hex(&[b]),
+        None => {
+            let tag = |a: Result<crate::sip::NameAddr<'_>, _>| {
+                a.ok()
+                    .and_then(|a| a.tag().map(<[u8]>::to_vec))
+                    .unwrap_or_default()
+            };
+            let cseq = msg.cseq().map(|c| c.seq.to_string()).unwrap_or_default();
+            md5_hex(&[
+                via.as_ref().map(|v| v.as_bytes()).unwrap_or_default(),
+                &tag(msg.to()),
+                &tag(msg.from()),
+                msg.call_id().unwrap_or_default(),
+                cseq.as_bytes(),
+                msg.request_uri_bytes().unwrap_or_default(),
+            ])
+        }
+    };
+    format!("{MAGIC_COOKIE}{hash}")
+}
+
+/// RFC 3261 §18.2.1 / RFC 3581 §4 on the previous hop's Via: over TCP always
+/// `;received=<ip>;rport=<port>` (as upstream); over UDP `received` when the sent-by host
+/// differs from the source, and `rport` filled in when the phone asked for it.
+fn mark_received(ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+    let via = ticket.msg.top_via()?;
+    let ip = ticket.from.ip().to_canonical().to_string();
+    let port = ticket.from.port().to_string();
+    let wants_rport = via.rport().is_some();
+    let differs = via.host_ip().map(|h| h.to_canonical()) != Some(ticket.from.ip().to_canonical());
+    let mut params: Vec<(&[u8], &[u8])> = Vec::new();
+    if ticket.transport == Transport::Tcp || differs || wants_rport {
+        params.push((b"received", ip.as_bytes()));
+    }
+    if ticket.transport == Transport::Tcp || wants_rport {
+        params.push((b"rport", port.as_bytes()));
+    }
+    if params.is_empty() {
+        return Ok(());
+    }
+    edit::set_top_via_params(&mut ticket.msg, &params)
+}
+
+/// proxy.c:proxy_request. See the module doc.
+pub fn proxy_request(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
+    if let Err(e) = prepare(p, ticket) {
+        p.note_malformed(now, ticket.from, &e);
+        return;
+    }
+    let found = direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall);
+    ticket.direction = found.direction;
+    p.hooks.pre_proxy(ticket);
+    let done = match ticket.direction {
+        Direction::IncomingRequest => incoming(p, now, ticket, found.binding),
+        Direction::OutgoingRequest => outgoing(p, now, ticket),
+        _ => {
+            unknown(p, now, ticket);
+            return;
+        }
+    };
+    match done {
+        Ok(true) => send(p, ticket),
+        Ok(false) => {}
+        Err(e) => p.note_malformed(now, ticket.from, &e),
+    }
+}
+
+/// The common prefix: received/rport, then Route pre-processing.
+fn prepare(p: &Proxy, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+    mark_received(ticket)?;
+    route::preprocess(&mut ticket.msg, &p.ifaces, p.settings.listen_port)
+}
+
+/// True for a source an admin would call "inside": private, loopback, link-local, ULA.
+fn is_private(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => {
+            v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// PROXY_UNK, then the answers of the module doc.
+fn unknown(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
+    p.hooks.proxy_unknown(ticket);
+    if ticket.msg.method() == Some(b"ACK".as_slice()) {
+        return;
+    }
+    let ruri_is_me = matches!(ticket.msg.request_uri(), Some(Ok(u)) if u.host_ip().is_some_and(|ip| p.ifaces.is_mine(ip)));
+    let listed = p.settings.allow_reg_listed && p.acl.check(ticket.from.ip()).register;
+    if ruri_is_me {
+        p.counters.unknown_target += 1;
+        log::info!("request from {} for an unknown user: 404", ticket.from);
+        super::response::reply(p, ticket, 404, "Not Found", &[]);
+    } else if listed {
+        ticket.direction = Direction::OutgoingRequest;
+        match outgoing(p, now, ticket) {
+            Ok(true) => send(p, ticket),
+            Ok(false) => {}
+            Err(e) => p.note_malformed(now, ticket.from, &e),
+        }
+    } else if is_private(ticket.from.ip()) {
+        p.counters.unknown_target += 1;
+        log::info!(
+            "request from unregistered {}: 408 (register through the proxy first)",
+            ticket.from
+        );
+        super::response::reply(p, ticket, 408, "Request Timeout", &[]);
+    } else {
+        p.counters.relay_refused += 1;
+        log::warn!(
+            "request from {} for a host that is neither us nor registered: 403",
+            ticket.from
+        );
+        super::response::reply(p, ticket, 403, "Forbidden", &[]);
+    }
+}
+
+fn method_of(msg: &Message) -> Vec<u8> {
+    msg.method().map(<[u8]>::to_vec).unwrap_or_default()
+}
+
+/// WAN → LAN: Request-URI to the phone's contact, media, Call-ID, own Record-Route on top,
+/// next hop the phone. Returns false when the request was answered instead.
+fn incoming(
+    p: &mut Proxy,
+    now: Now,
+    ticket: &mut Ticket,
+    binding: Option<usize>,
+) -> Result<bool, crate::sip::Error> {
+    let contact = binding
+        .and_then(|i| p.regs.get(i))
+        .map(|b| b.contact.clone());
+    if let Some(contact) = &contact {
+        edit::set_request_uri(&mut ticket.msg, contact.as_bytes())?;
+    }
+    if !media(p, now, ticket, Leg::Outbound)? {
+        return Ok(false);
+    }
+    unobscure_call_id(p, &mut ticket.msg)?;
+    if method_of(&ticket.msg) != b"REGISTER" {
+        if let Some(inbound) = p.ifaces.inbound {
+            let rr = route::own_record_route(inbound, p.settings.listen_port);
+            edit::add_record_route(&mut ticket.msg, rr.as_bytes(), Position::Top)?;
+        }
+    }
+    edit::decrement_max_forwards(&mut ticket.msg)?;
+    let Some(Ok(ruri)) = ticket.msg.request_uri() else {
+        return Ok(false);
+    };
+    let transport = route::uri_transport(&ruri).unwrap_or(ticket.transport);
+    ticket.next_hop = ticket
+        .next_hop
+        .take()
+        .or(Some(route::destination_of(&ruri)));
+    add_own_via(
+        p,
+        ticket,
+        p.ifaces.inbound,
+        transport,
+        p.settings.use_rport & 1 != 0,
+    )?;
+    Ok(true)
+}
+
+/// LAN → WAN: Contact masqueraded, User-Agent, media, Call-ID, own Record-Routes purged,
+/// next hop by Route / outbound proxy / Request-URI.
+fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate::sip::Error> {
+    masquerade_contacts(p, ticket)?;
+    apply_ua_string(p, &mut ticket.msg)?;
+    if !media(p, now, ticket, Leg::Inbound)? {
+        return Ok(false);
+    }
+    obscure_call_id(p, &mut ticket.msg)?;
+    route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
+    edit::decrement_max_forwards(&mut ticket.msg)?;
+    let (to, transport) = outgoing_next_hop(p, ticket)?;
+    ticket.next_hop = ticket.next_hop.take().or(Some(to));
+    let wan = p.ifaces.advertised_outbound();
+    add_own_via(p, ticket, wan, transport, p.settings.use_rport & 2 != 0)?;
+    Ok(true)
+}
+
+/// Next hop of an outgoing request (proxy.c:proxy_request, inventory §5.2 step 7): the top
+/// Route, else the outbound proxy for the From domain, else the Request-URI. The transport
+/// is the target URI's `;transport=`, else the one the request came in on.
+fn outgoing_next_hop(
+    p: &Proxy,
+    ticket: &Ticket,
+) -> Result<(Destination, Transport), crate::sip::Error> {
+    let msg = &ticket.msg;
+    let target = match route::top_route(msg) {
+        Some(r) => r,
+        None => msg.request_uri_bytes().unwrap_or_default().to_vec(),
+    };
+    let target_uri = Uri::parse(&target).map_err(|e| e.in_header("Route", 0))?;
+    let transport = route::uri_transport(&target_uri).unwrap_or(ticket.transport);
+    if route::top_route(msg).is_none() {
+        let from = msg.from()?;
+        let from_host = from.uri().map(|u| u.host().to_vec()).unwrap_or_default();
+        let global = p.settings.outbound_proxy.as_ref();
+        if let Some(d) = route::outbound_proxy(&from_host, &p.settings.outbound_domains, global) {
+            return Ok((d, transport));
+        }
+    }
+    Ok((route::destination_of(&target_uri), transport))
+}
+
+/// RFC 3261 §16.6 step 8: `SIP/2.0/<T> <addr>:<listen port>;branch=z9hG4bK…[;rport]`.
+fn add_own_via(
+    p: &Proxy,
+    ticket: &mut Ticket,
+    addr: Option<IpAddr>,
+    transport: Transport,
+    rport: bool,
+) -> Result<(), crate::sip::Error> {
+    let Some(addr) = addr else {
+        return Ok(());
+    };
+    let mut via = format!(
+        "SIP/2.0/{} {}:{};branch={}",
+        transport.via_token(),
+        route::host_of(addr),
+        p.settings.listen_port,
+        branch(&ticket.msg)
+    );
+    if rport {
+        via.push_str(";rport");
+    }
+    edit::add_via_top(&mut ticket.msg, via.as_bytes())?;
+    ticket.transport_out = Some(transport);
+    Ok(())
+}
+
+/// POST_PROXY, then the transmission.
+fn send(p: &mut Proxy, ticket: &mut Ticket) {
+    p.hooks.post_proxy(ticket);
+    let Some(to) = ticket.next_hop.clone() else {
+        return;
+    };
+    p.counters.requests_forwarded += 1;
+    p.transmits.push_back(Transmit {
+        to,
+        transport: ticket.transport_out.unwrap_or(ticket.transport),
+        bytes: ticket.msg.as_bytes().to_vec(),
+    });
+}
+
+/// The masqueraded URI of a binding for this message's transport.
+fn masq_for(b: &Binding, transport: Transport) -> String {
+    match transport {
+        Transport::Tcp => format!("{};transport=tcp", b.masq),
+        Transport::Udp => b.masq.clone(),
+    }
+}
+
+/// sip_utils.c:sip_rewrite_contact, outgoing: a Contact that is a registered phone's
+/// contact becomes that binding's masqueraded URI (header params kept); any other gets the
+/// WAN address and listen port, keeping user and params.
+pub fn masquerade_contacts(p: &mut Proxy, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+    let Some(wan) = p.ifaces.advertised_outbound() else {
+        return Ok(());
+    };
+    let contacts: Vec<Vec<u8>> = ticket
+        .msg
+        .contacts()?
+        .iter()
+        .map(|c| match c {
+            Contact::Addr(a) => a.uri_bytes().to_vec(),
+            Contact::Star => Vec::new(),
+        })
+        .collect();
+    for (i, raw) in contacts.iter().enumerate() {
+        let Ok(uri) = Uri::parse(raw) else {
+            continue;
+        };
+        let bound = p.regs.newest_any(|b| {
+            super::register::matches(&b.contact, &uri, same_user_host)
+                && same_port(&b.contact, &uri)
+        });
+        let new = match bound.and_then(|i| p.regs.get(i)) {
+            Some(b) => masq_for(b, ticket.transport).into_bytes(),
+            None => uri.with_user_host_port(
+                None,
+                route::host_of(wan).as_bytes(),
+                Some(p.settings.listen_port),
+            ),
+        };
+        edit::set_contact_uri(&mut ticket.msg, i, &new)?;
+    }
+    Ok(())
+}
+
+fn same_port(stored: &str, uri: &Uri<'_>) -> bool {
+    Uri::parse(stored.as_bytes())
+        .is_ok_and(|s| s.port().unwrap_or(5060) == uri.port().unwrap_or(5060))
+}
+
+/// proxy.c:proxy_add_useragent: `ua_string` replaces or adds User-Agent.
+pub fn apply_ua_string(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
+    match &p.settings.ua_string {
+        Some(ua) => edit::set_header(msg, HeaderName::UserAgent, b"User-Agent", ua.as_bytes()),
+        None => Ok(()),
+    }
+}
+
+fn from_tag(msg: &Message) -> Option<String> {
+    let tag = msg.from().ok()?.tag()?.to_vec();
+    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
+}
+
+fn to_tag(msg: &Message) -> Option<String> {
+    let tag = msg.to().ok()?.tag()?.to_vec();
+    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
+}
+
+fn set_call_id(msg: &mut Message, id: &str) -> Result<(), crate::sip::Error> {
+    edit::set_header(msg, HeaderName::CallId, b"Call-ID", id.as_bytes())
+}
+
+fn is_register_related(msg: &Message) -> bool {
+    msg.cseq().is_ok_and(|c| c.method == b"REGISTER")
+}
+
+/// sip_utils.c:sip_obscure_callid for outgoing requests (append `-siproxd<From tag>` once)
+/// and outgoing responses to BYE (append `-siproxd<To tag>`).
+pub fn obscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
+    if !p.settings.obscure_loops || is_register_related(msg) {
+        return Ok(());
+    }
+    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
+    if call_id.contains(OBSCURE_MARK) {
+        return Ok(());
+    }
+    let tag = if msg.is_request() {
+        from_tag(msg)
+    } else if msg.cseq()?.method == b"BYE" {
+        to_tag(msg)
+    } else {
+        None
+    };
+    match tag {
+        Some(tag) => set_call_id(msg, &format!("{call_id}{OBSCURE_MARK}{tag}")),
+        None => Ok(()),
+    }
+}
+
+/// The obscuring undone: incoming responses always; incoming requests when the marker is
+/// not the sender's own From tag.
+pub fn unobscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
+    if !p.settings.obscure_loops || is_register_related(msg) {
+        return Ok(());
+    }
+    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
+    let Some(at) = call_id.rfind(OBSCURE_MARK) else {
+        return Ok(());
+    };
+    let marker_tag = call_id.get(at + OBSCURE_MARK.len()..).unwrap_or_default();
+    if msg.is_request() && from_tag(msg).as_deref() == Some(marker_tag) {
+        return Ok(());
+    }
+    set_call_id(msg, call_id.get(..at).unwrap_or_default())
+}
+
+/// `user@host` of a URI (upstream's client_id).
+fn user_host(uri: &Uri<'_>) -> String {
+    let user = String::from_utf8_lossy(uri.user().unwrap_or_default());
+    format!("{user}@{}", String::from_utf8_lossy(uri.host()))
+}
+
+/// True when the body is SDP (Content-Type application/sdp, or none with a `v=` body).
+fn has_sdp(msg: &Message) -> bool {
+    if msg.body().is_empty() {
+        return false;
+    }
+    match msg.content_type() {
+        Ok(Some(ct)) => ct.is_sdp(),
+        Ok(None) => msg.body().starts_with(b"v="),
+        Err(_) => false,
+    }
+}
+
+/// The media side of a request or response written by `from`'s peer (LAN phone =
+/// Inbound): SDP rewrite through the RTP table, teardown on BYE/CANCEL and final errors.
+/// Returns false when the request was answered 503 because no relay port was free.
+pub fn media(
+    p: &mut Proxy,
+    now: Now,
+    ticket: &mut Ticket,
+    from: Leg,
+) -> Result<bool, crate::sip::Error> {
+    if !p.settings.rtp_enabled {
+        return Ok(true);
+    }
+    let cseq = ticket.msg.cseq()?;
+    let (seq, method) = (cseq.seq, cseq.method.to_vec());
+    let call_id = String::from_utf8_lossy(ticket.msg.call_id()?).into_owned();
+    let request = ticket.msg.is_request();
+    let requested_by = if request { from } else { from.opposite() };
+    let txn = Txn {
+        cseq: seq,
+        requested_by,
+    };
+    let code = ticket.msg.status_code().unwrap_or(0);
+    let commands = match (request, method.as_slice()) {
+        (true, b"BYE") => p.rtp.close_call(&call_id),
+        (true, b"CANCEL") => p.rtp.cancel(
+            &call_id,
+            Txn {
+                cseq: seq,
+                requested_by,
+            },
+        ),
+        (false, b"INVITE" | b"UPDATE") if code >= 300 => p.rtp.final_response(&call_id, txn, code),
+        _ => Vec::new(),
+    };
+    p.rtp_commands.extend(commands);
+    let carries = matches!(method.as_slice(), b"INVITE" | b"ACK" | b"PRACK" | b"UPDATE");
+    if !carries || !has_sdp(&ticket.msg) || (!request && !(101..300).contains(&code)) {
+        return Ok(true);
+    }
+    let ok = rewrite_sdp(p, now, ticket, from, txn, &call_id)?;
+    if !request && (200..300).contains(&code) {
+        let cmds = p.rtp.final_response(&call_id, txn, code);
+        p.rtp_commands.extend(cmds);
+    }
+    Ok(ok)
+}
+
+/// The LAN party of a message written by `from`'s peer: the sender of a request from the
+/// LAN or the recipient of one from the WAN (From / To accordingly).
+fn lan_party(msg: &Message, from: Leg) -> String {
+    let use_from = msg.is_request() == (from == Leg::Inbound);
+    let party = if use_from { msg.from() } else { msg.to() };
+    party
+        .ok()
+        .and_then(|a| a.uri().ok().map(|u| user_host(&u)))
+        .unwrap_or_default()
+}
+
+fn sdp_context(
+    p: &mut Proxy,
+    ticket: &Ticket,
+    from: Leg,
+    txn: Txn,
+    call_id: &str,
+) -> Option<SdpContext> {
+    let client_id = lan_party(&ticket.msg, from);
+    let placed_by_lan = ticket.msg.is_request() == (from == Leg::Inbound);
+    let guess = if placed_by_lan {
+        CallDirection::Outgoing
+    } else {
+        CallDirection::Incoming
+    };
+    let record = p
+        .calls
+        .entry((call_id.to_string(), client_id.clone()))
+        .or_default();
+    let call_direction = *record.direction.get_or_insert(guess);
+    let (bind_ip, advertise) = match from {
+        Leg::Inbound => (
+            p.ifaces.outbound.or(p.ifaces.host_outbound)?,
+            p.ifaces.advertised_outbound()?,
+        ),
+        Leg::Outbound => (p.ifaces.inbound?, p.ifaces.inbound?),
+    };
+    Some(SdpContext {
+        call_id: call_id.to_string(),
+        call_direction,
+        client_id,
+        txn,
+        from,
+        bind_ip,
+        advertise,
+    })
+}
+
+fn rewrite_sdp(
+    p: &mut Proxy,
+    now: Now,
+    ticket: &mut Ticket,
+    from: Leg,
+    txn: Txn,
+    call_id: &str,
+) -> Result<bool, crate::sip::Error> {
+    let Some(ctx) = sdp_context(p, ticket, from, txn, call_id) else {
+        return Ok(true);
+    };
+    match sdp_media::rewrite(ticket.msg.body(), &ctx, &mut p.rtp, now.mono) {
+        Ok(done) => {
+            note_streams(p, &ctx, &done.commands);
+            p.rtp_commands.extend(done.commands);
+            edit::set_body(&mut ticket.msg, &done.body)?;
+            Ok(true)
+        }
+        Err(SdpError::Rtp(e)) => {
+            p.counters.rtp_ports_exhausted += 1;
+            log::error!("call {call_id}: {e}");
+            if ticket.msg.is_request() && ticket.msg.method() != Some(b"ACK".as_slice()) {
+                super::response::reply(p, ticket, 503, "Service Unavailable", &[]);
+                return Ok(false);
+            }
+            Ok(true)
+        }
+        Err(e) => {
+            log::warn!("call {call_id}: SDP left unchanged: {e}");
+            Ok(true)
+        }
+    }
+}
+
+fn note_streams(p: &mut Proxy, ctx: &SdpContext, commands: &[RtpCommand]) {
+    let Some(record) = p
+        .calls
+        .get_mut(&(ctx.call_id.clone(), ctx.client_id.clone()))
+    else {
+        return;
+    };
+    for c in commands {
+        if let RtpCommand::Open { id, .. } = c {
+            if !record.streams.contains(id) {
+                record.streams.push(*id);
+            }
+        }
+    }
+}
