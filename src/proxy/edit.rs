@@ -28,14 +28,13 @@ pub fn splice(msg: &mut Message, at: Range<usize>, with: &[u8]) -> Result<(), Er
     splice_many(msg, vec![(at, with.to_vec())])
 }
 
-/// Applies non-overlapping replacements (any order) and re-parses once.
-pub fn splice_many(
-    msg: &mut Message,
-    mut edits: Vec<(Range<usize>, Vec<u8>)>,
-) -> Result<(), Error> {
+/// Applies non-overlapping replacements and re-parses once. Insertions at the same offset
+/// land in the order given.
+pub fn splice_many(msg: &mut Message, edits: Vec<(Range<usize>, Vec<u8>)>) -> Result<(), Error> {
     let mut buf = msg.as_bytes().to_vec();
-    edits.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
-    for (r, with) in edits {
+    let mut edits: Vec<(usize, (Range<usize>, Vec<u8>))> = edits.into_iter().enumerate().collect();
+    edits.sort_by_key(|(i, (r, _))| std::cmp::Reverse((r.start, *i)));
+    for (_, (r, with)) in edits {
         let end = r.end.min(buf.len());
         let start = r.start.min(end);
         buf.splice(start..end, with);
@@ -330,5 +329,18 @@ mod tests {
         );
         remove_top_route(&mut m).unwrap();
         assert!(!text(&m).contains("Route"));
+    }
+}
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+    #[test]
+    fn rport_flag_filled_and_received_appended() {
+        let mut m = Message::parse_datagram(
+            b"OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport\r\n\r\n",
+        )
+        .unwrap();
+        set_top_via_params(&mut m, &[(b"received", b"1.2.3.4"), (b"rport", b"9")]).unwrap();
+        assert_eq!(String::from_utf8_lossy(m.as_bytes()), "OPTIONS sip:a SIP/2.0\r\nVia: SIP/2.0/UDP h:5060;branch=z9hG4bK1;rport=9;received=1.2.3.4\r\n\r\n");
     }
 }
