@@ -194,9 +194,8 @@ fn incoming(
     ticket: &mut Ticket,
     binding: Option<usize>,
 ) -> Result<bool, crate::sip::Error> {
-    let contact = binding
-        .and_then(|i| p.regs.get(i))
-        .map(|b| b.contact.clone());
+    let bound = binding.and_then(|i| p.regs.get(i));
+    let (contact, registered_over) = (bound.map(|b| b.contact.clone()), bound.map(|b| b.transport));
     if let Some(contact) = &contact {
         edit::set_request_uri(&mut ticket.msg, contact.as_bytes())?;
     }
@@ -211,21 +210,27 @@ fn incoming(
         }
     }
     edit::decrement_max_forwards(&mut ticket.msg)?;
+    route_to_phone(p, ticket, registered_over)
+}
+
+/// Next hop and own Via of an incoming request: the Request-URI (the phone's contact). The
+/// transport is the contact's `;transport=`, else the one the phone registered over (so a
+/// TCP call from the WAN reaches a UDP phone over UDP), else the one the request came in on.
+fn route_to_phone(
+    p: &Proxy,
+    ticket: &mut Ticket,
+    registered_over: Option<Transport>,
+) -> Result<bool, crate::sip::Error> {
     let Some(Ok(ruri)) = ticket.msg.request_uri() else {
         return Ok(false);
     };
-    let transport = route::uri_transport(&ruri).unwrap_or(ticket.transport);
-    ticket.next_hop = ticket
-        .next_hop
-        .take()
-        .or(Some(route::destination_of(&ruri)));
-    add_own_via(
-        p,
-        ticket,
-        p.ifaces.inbound,
-        transport,
-        p.settings.use_rport & 1 != 0,
-    )?;
+    let transport = route::uri_transport(&ruri)
+        .or(registered_over)
+        .unwrap_or(ticket.transport);
+    let to = route::destination_of(&ruri);
+    ticket.next_hop = ticket.next_hop.take().or(Some(to));
+    let rport = p.settings.use_rport & 1 != 0;
+    add_own_via(p, ticket, p.ifaces.inbound, transport, rport)?;
     Ok(true)
 }
 
