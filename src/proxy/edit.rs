@@ -23,6 +23,9 @@ pub enum Position {
     Bottom,
 }
 
+/// A byte range and what replaces it.
+pub type Replacement = (Range<usize>, Vec<u8>);
+
 /// Replaces the byte range `at` with `with` and re-parses the message.
 pub fn splice(msg: &mut Message, at: Range<usize>, with: &[u8]) -> Result<(), Error> {
     splice_many(msg, vec![(at, with.to_vec())])
@@ -30,9 +33,9 @@ pub fn splice(msg: &mut Message, at: Range<usize>, with: &[u8]) -> Result<(), Er
 
 /// Applies non-overlapping replacements and re-parses once. Insertions at the same offset
 /// land in the order given.
-pub fn splice_many(msg: &mut Message, edits: Vec<(Range<usize>, Vec<u8>)>) -> Result<(), Error> {
+pub fn splice_many(msg: &mut Message, edits: Vec<Replacement>) -> Result<(), Error> {
     let mut buf = msg.as_bytes().to_vec();
-    let mut edits: Vec<(usize, (Range<usize>, Vec<u8>))> = edits.into_iter().enumerate().collect();
+    let mut edits: Vec<(usize, Replacement)> = edits.into_iter().enumerate().collect();
     edits.sort_by_key(|(i, (r, _))| std::cmp::Reverse((r.start, *i)));
     for (_, (r, with)) in edits {
         let end = r.end.min(buf.len());
