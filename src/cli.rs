@@ -108,6 +108,14 @@ fn apply_arg(
     arg: &OwnedArg,
     opts: &mut Options,
 ) -> Result<Option<Action>, CliError> {
+    if let OwnedArg::Long(l) = arg {
+        if let Some(v) = flag_value(parser, l) {
+            return Err(CliError::UnexpectedValue {
+                option: format!("--{l}"),
+                value: v.to_string_lossy().into_owned(),
+            });
+        }
+    }
     let (short, long, name) = match arg {
         OwnedArg::Short(c) => (Some(*c), "", format!("-{c}")),
         OwnedArg::Long(l) => (None, l.as_str(), format!("--{l}")),
@@ -125,6 +133,16 @@ fn apply_arg(
         _ => return Err(CliError::UnknownOption(name)),
     }
     Ok(None)
+}
+
+/// A `=value` glued to a long flag that takes none (`--help=yes`).
+fn flag_value(parser: &mut lexopt::Parser, long: &str) -> Option<OsString> {
+    const FLAGS: [&str; 4] = ["help", "version", "foreground", "check"];
+    if FLAGS.contains(&long) {
+        parser.optional_value()
+    } else {
+        None
+    }
 }
 
 /// The argument of an option (glued, `=`-joined or the next word, even one starting with `-`).

@@ -402,3 +402,35 @@ fn too_large_and_unreadable_files() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[test]
+fn too_large_file_is_refused() {
+    let path =
+        std::env::temp_dir().join(format!("siproxd-config-large-{}.conf", std::process::id()));
+    let big = "#".repeat(1024 * 1024 + 1);
+    if let Err(e) = std::fs::write(&path, big) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+    let result = config::load(&path);
+    let _ = std::fs::remove_file(&path);
+    match result {
+        Err(e @ ConfigError::TooLarge { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: configuration file is 1048577 bytes long; the limit is 1048576",
+                path.display()
+            )
+        ),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn relative_paths_without_jail_are_noted() {
+    let l = loaded("pid_file = run/siproxd.pid\n");
+    let notes: Vec<String> = l.notes.iter().map(ToString::to_string).collect();
+    assert!(notes.contains(
+        &"/etc/siproxd.conf:1: pid_file: relative path \"run/siproxd.pid\" is taken from the working directory".to_string()
+    ));
+    assert!(l.warnings.is_empty());
+}

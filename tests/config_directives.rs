@@ -340,3 +340,107 @@ fn rtp_ports_are_rounded_to_even() {
     let notes: Vec<String> = l.notes.iter().map(ToString::to_string).collect();
     assert!(notes.contains(&"/etc/siproxd.conf:2: rtp_port_high: odd value 7091 read as 7090: the last RTP/RTCP pair is 7090/7091".to_string()));
 }
+
+/// Single-value string directives: the last occurrence wins, shown by `-t` with its line.
+#[test]
+fn every_string_directive_last_one_wins() {
+    let names = [
+        "if_inbound",
+        "if_outbound",
+        "host_outbound",
+        "user",
+        "chrootjail",
+        "proxy_auth_realm",
+        "proxy_auth_pwfile",
+        "outbound_proxy_host",
+        "registration_file",
+        "pid_file",
+        "ua_string",
+        "plugindir",
+    ];
+    for name in names {
+        let l = parse(&format!("{name} = /first\n{name} = /second value\n"));
+        let out = l.render_effective();
+        assert!(
+            out.contains(&format!("\n{name} = /second value  # {FILE}:2\n")),
+            "{name}:\n{out}"
+        );
+        assert!(!out.contains("/first"), "{name}");
+    }
+}
+
+/// Integer directives: the last occurrence wins and the range is stated in the error.
+#[test]
+fn every_integer_directive_type_and_range() {
+    let ranges = [
+        ("debug_level", "-2147483648..4294967295"),
+        ("debug_port", "0..65535"),
+        ("sip_listen_port", "1..65535"),
+        ("daemonize", "-2147483648..2147483647"),
+        ("silence_log", "0..4"),
+        ("rtp_port_low", "1024..65535"),
+        ("rtp_port_high", "1024..65535"),
+        ("rtp_timeout", "1..2147483647"),
+        ("rtp_proxy_enable", "0..1"),
+        ("rtp_dscp", "0..63"),
+        ("rtp_input_dejitter", "0..1500000"),
+        ("rtp_output_dejitter", "0..1500000"),
+        ("outbound_proxy_port", "0..65535"),
+        ("default_expires", "1..2147483647"),
+        ("autosave_registrations", "0..2147483647"),
+        ("use_rport", "0..3"),
+        ("obscure_loops", "-2147483648..2147483647"),
+        ("sip_dscp", "0..63"),
+        ("tcp_timeout", "1..2147483647"),
+        ("tcp_connect_timeout", "1..2147483647"),
+        ("tcp_keepalive", "0..2147483647"),
+        ("thread_stack_size", "0..2147483647"),
+    ];
+    for (name, range) in ranges {
+        let err = match config::parse_str(&format!("{name} = many\n"), Path::new(FILE)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{name} accepted \"many\""),
+        };
+        assert_eq!(
+            err,
+            format!("{FILE}:1: {name}: value \"many\" is not an integer (expected decimal or 0x hex, {range})")
+        );
+        let min = range.split("..").next().unwrap_or("0");
+        let v = if name == "rtp_port_high" {
+            "65534"
+        } else {
+            min
+        };
+        let l = parse(&format!("{name} = {v}\n{name} = {v}\n"));
+        assert_eq!(
+            l.origin(name),
+            [Origin::File {
+                file: FILE.into(),
+                line: 2
+            }],
+            "{name}"
+        );
+    }
+}
+
+/// List directives accumulate; each value keeps its own line for `-t`.
+#[test]
+fn every_list_directive_accumulates() {
+    let text = "load_plugin = a\nload_plugin = b\nmask_host = m1\nmask_host = m2\nmasked_host = n1\nmasked_host = n2\n\
+                outbound_domain_name = d1\noutbound_domain_host = h1\noutbound_domain_port = 1\n\
+                outbound_domain_name = d2\noutbound_domain_host = h2\noutbound_domain_port = 2\n";
+    let out = parse(text).render_effective();
+    for expected in [
+        "load_plugin = a  # /etc/siproxd.conf:1",
+        "load_plugin = b  # /etc/siproxd.conf:2",
+        "mask_host = m2  # /etc/siproxd.conf:4",
+        "masked_host = n1  # /etc/siproxd.conf:5",
+        "outbound_domain_name = d2  # /etc/siproxd.conf:10",
+        "outbound_domain_port = 1  # /etc/siproxd.conf:9",
+    ] {
+        assert!(
+            out.lines().any(|l| l == expected),
+            "missing {expected:?} in\n{out}"
+        );
+    }
+}

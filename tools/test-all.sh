@@ -12,6 +12,7 @@ missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
+command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -23,7 +24,7 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-for tool in sipp ip tcpdump cc cargo; do
+for tool in sipp ip tcpdump ping cc cargo; do
     command -v "$tool" >/dev/null 2>&1 || { echo "test-all: $tool is still missing" >&2; exit 1; }
 done
 if [ "$(id -u)" != 0 ]; then

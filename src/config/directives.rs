@@ -1,6 +1,6 @@
 //! The table of main directives, in upstream's table order (`siproxd.c:main_cfg_opts`).
 //!
-//! The order matters only for [`super::upstream`], which simulates upstream's substring
+//! The order matters only for the `upstream` module, which simulates upstream's substring
 //! matching. Value types and ranges are ours: upstream stores every INT4 as a C int and
 //! range-checks a few of them at use time; we check when reading, naming file and line.
 #![forbid(unsafe_code)]

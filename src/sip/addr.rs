@@ -52,11 +52,11 @@ fn check_display(s: &[u8], r: &Range<usize>) -> Result<(), ValueError> {
     }
 }
 
+/// (display name, URI inside the brackets, index after `>`).
+type AngleParts = (Option<Range<usize>>, Range<usize>, usize);
+
 /// `[display-name] "<" addr-spec ">"` with `lt` the index of the `<`.
-fn parse_angle(
-    raw: &[u8],
-    lt: usize,
-) -> Result<(Option<Range<usize>>, Range<usize>, usize), ValueError> {
+fn parse_angle(raw: &[u8], lt: usize) -> Result<AngleParts, ValueError> {
     let display = trim_span(raw, 0..lt);
     check_display(raw, &display)?;
     let gt = raw
@@ -198,6 +198,7 @@ impl<'a> Contact<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

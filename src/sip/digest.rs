@@ -97,6 +97,7 @@ impl<'a> AuthParams<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

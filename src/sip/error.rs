@@ -75,6 +75,12 @@ pub enum Error {
         line: usize,
         reason: &'static str,
     },
+    /// RFC 3261 §16.3 step 3 / §16.6 step 3: Max-Forwards is 0 (answer 483).
+    #[error("Max-Forwards is 0")]
+    TooManyHops,
+    /// A request-only edit or view used on a response.
+    #[error("not a request")]
+    NotARequest,
     /// A stream framing error: the connection must be closed (RFC 3261 §18.3).
     #[error("stream framing: {0}")]
     Framing(Box<Error>),

@@ -30,11 +30,6 @@ pub fn trim_span(s: &[u8], span: Range<usize>) -> Range<usize> {
     start..end
 }
 
-/// `s` without leading and trailing LWS.
-pub fn trim(s: &[u8]) -> &[u8] {
-    s.get(trim_span(s, 0..s.len())).unwrap_or_default()
-}
-
 /// Index of the first LWS-free byte at or after `i`.
 pub fn skip_lws(s: &[u8], mut i: usize) -> usize {
     while s.get(i).is_some_and(|&c| is_lws(c)) {
@@ -159,6 +154,7 @@ pub fn unquote(s: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

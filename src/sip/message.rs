@@ -475,6 +475,7 @@ impl Message {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

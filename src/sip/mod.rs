@@ -27,3 +27,13 @@ pub use digest::AuthParams;
 mod check;
 pub mod headers;
 pub use headers::{CSeq, ContentType, Element};
+pub mod edit;
+#[doc(hidden)]
+pub mod fuzz_oracles;
+pub use edit::Position;
+pub mod sdp;
+pub use sdp::{Sdp, SdpRewriter};
+pub mod framing;
+pub use framing::{Frame, StreamFramer};
+pub mod response;
+pub use response::build_response;

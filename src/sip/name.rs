@@ -103,6 +103,7 @@ impl HeaderName {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::HeaderName as H;
 

@@ -1,7 +1,7 @@
 //! `;name[=value]` parameter lists of Via, name-addr and URIs (RFC 3261 §25.1 `generic-param`).
 
 use super::error::ValueError;
-use super::lex::{find_unquoted, is_lws, is_token, skip_lws};
+use super::lex::{is_lws, is_token, skip_lws};
 use std::ops::Range;
 
 /// One parameter; spans are relative to the slice the parameters were read from.
@@ -85,12 +85,8 @@ pub fn find<'p>(s: &[u8], params: &'p [Param], name: &[u8]) -> Option<&'p Param>
     })
 }
 
-/// The end of the parameter list that starts at `from` (first unquoted `?`, `,` or `>`).
-pub fn list_end(s: &[u8], from: usize) -> Result<usize, ValueError> {
-    find_unquoted(s, from, b"?,>")
-}
-
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

@@ -306,6 +306,7 @@ pub fn parse_ip(host: &[u8]) -> Option<IpAddr> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

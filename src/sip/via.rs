@@ -174,6 +174,7 @@ impl<'a> Via<'a> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests may fail loudly
 mod tests {
     use super::*;
 

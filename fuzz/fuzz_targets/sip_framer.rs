@@ -1,0 +1,3 @@
+#![no_main]
+//! Oracle: siproxd::sip::fuzz_oracles::framer (shared with tests/sip_fuzz_corpus.rs).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| siproxd::sip::fuzz_oracles::framer(data));
