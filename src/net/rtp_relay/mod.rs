@@ -85,6 +85,11 @@ pub struct RelayConfig {
     pub report_interval: Duration,
     /// Woken after each report is queued, so a mio event loop can drain the channel at once.
     pub report_waker: Option<Arc<Waker>>,
+    /// Under load, poll at most once per this interval (default 200 µs; zero: wake per
+    /// packet). Bounds the added latency while cutting wake-ups per packet.
+    pub coalesce: Duration,
+    /// Try SCHED_RR for the relay threads, as upstream does (default on).
+    pub realtime: bool,
 }
 
 impl Default for RelayConfig {
@@ -94,12 +99,15 @@ impl Default for RelayConfig {
             probation_packets: 3,
             report_interval: Duration::from_secs(1),
             report_waker: None,
+            coalesce: Duration::from_micros(200),
+            realtime: true,
         }
     }
 }
 
 /// What the relay tells the core.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RelayEvent {
     /// Counters of the streams of one thread that saw traffic since its last report.
     Report { streams: Vec<StreamReport> },
