@@ -40,9 +40,12 @@ done
 ip -n "$LAN" route add 198.51.100.0/24 via 192.0.2.1
 ip -n "$WAN" route add 192.0.2.0/24 via 198.51.100.1
 
-# Resolve neighbours first, so no step loses its first packets to ARP.
-ip netns exec "$LAN" ping -c1 -W1 -q 192.0.2.1 >/dev/null
-ip netns exec "$WAN" ping -c1 -W1 -q 198.51.100.1 >/dev/null
+# Static neighbour entries (no ARP), so no step loses its first packets to resolution.
+mac() { ip -n "$1" -br link show dev "$2" | awk '{print $3}'; }
+ip -n "$LAN" neigh replace 192.0.2.1 lladdr "$(mac "$RTR" "rbrl$ID")" dev "rbl$ID" nud permanent
+ip -n "$RTR" neigh replace 192.0.2.2 lladdr "$(mac "$LAN" "rbl$ID")" dev "rbrl$ID" nud permanent
+ip -n "$RTR" neigh replace 198.51.100.2 lladdr "$(mac "$WAN" "rbw$ID")" dev "rbrw$ID" nud permanent
+ip -n "$WAN" neigh replace 198.51.100.1 lladdr "$(mac "$RTR" "rbrw$ID")" dev "rbw$ID" nud permanent
 
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 "$BIN" run --ns-lan "$LAN" --ns-router "$RTR" --ns-wan "$WAN" "$@"

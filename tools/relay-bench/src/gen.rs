@@ -4,7 +4,7 @@
 //! sequence number and the CLOCK_MONOTONIC send time in ns, for the sink.
 //!
 //! Reads the destination ports (one per stream, comma-separated) from stdin; prints
-//! `sent S target T failed F behind_max_us B` when done. `sent < target` means the generator
+//! `sent S target T failed F behind_max_us B cpu_ns C` when done. `sent < target` means the generator
 //! itself could not keep up: the rate was not offered.
 
 use std::io::BufRead;
@@ -44,11 +44,12 @@ pub fn run(args: GenArgs) {
         .collect();
     let report = pace(&sock, &dests, args.rate, args.millis);
     println!(
-        "sent {} target {} failed {} behind_max_us {}",
+        "sent {} target {} failed {} behind_max_us {} cpu_ns {}",
         report.sent,
         report.target,
         report.failed,
-        report.behind_max_ns / 1000
+        report.behind_max_ns / 1000,
+        sys::process_cpu_ns()
     );
 }
 

@@ -101,6 +101,9 @@ struct Step {
     gen_behind_us: u64,
     /// Relay process RSS while the streams were open.
     rss_kb: u64,
+    /// CPU of the generator process, % of one core: in kernel mode it includes the
+    /// forwarding and delivery work done in softirq on its behalf.
+    gen_cpu_pct: f64,
 }
 
 impl Step {
@@ -116,10 +119,10 @@ impl Step {
     }
     fn line(&self, mode: Mode) -> String {
         format!(
-            "{:6} {:5} str × {:2}/s = {:7} pps | sent {:8} recv {:8} loss {:6.3}% reord {:5} | lat p50 {:5} p99 {:6} max {:6} µs | relay cpu {:5.1}% | rcvbuf drops rtr {} sink {} | {}",
+            "{:6} {:5} str × {:2}/s = {:7} pps | sent {:8} recv {:8} loss {:6.3}% reord {:5} | lat p50 {:5} p99 {:6} max {:6} µs | cpu relay {:5.1}% gen {:5.1}% | rcvbuf drops rtr {} sink {} | {}",
             if mode == Mode::Relay { "relay" } else { "kernel" },
             self.streams, self.rate, self.offered_pps, self.sent, self.recv, self.loss_pct(), self.reordered,
-            self.p50_us, self.p99_us, self.max_us, self.relay_cpu_pct, self.router_rcvbuf, self.sink_rcvbuf,
+            self.p50_us, self.p99_us, self.max_us, self.relay_cpu_pct, self.gen_cpu_pct, self.router_rcvbuf, self.sink_rcvbuf,
             if self.gen_limited() { format!("GENERATOR-LIMITED (behind {} µs)", self.gen_behind_us) } else { "ok".into() }
         )
     }
@@ -161,7 +164,7 @@ impl Bench {
                 vec![SINK_PORT.to_string(); streams].join(","),
             ),
         };
-        self.sink.ask_noreply("reset");
+        self.sink.ask("reset");
         let before = self.relay.ask("stats");
         let t0 = Instant::now();
         let gen_out = run_gen(&self.ns.lan, &dst, rate, millis, &ports);
@@ -191,6 +194,7 @@ impl Bench {
             relay_send_errors: field(&after, "send_errors"),
             relay_cpu_pct: 100.0 * cpu_ns as f64 / wall.as_nanos().max(1) as f64,
             rss_kb: field(&after, "rss_kb"),
+            gen_cpu_pct: 100.0 * field(&gen_out, "cpu_ns") as f64 / wall.as_nanos().max(1) as f64,
         }
     }
 
@@ -211,13 +215,6 @@ impl Bench {
             }
         }
         steps
-    }
-}
-
-impl Role {
-    fn ask_noreply(&mut self, cmd: &str) {
-        writeln!(self.stdin, "{cmd}").expect("role alive");
-        self.stdin.flush().ok();
     }
 }
 

@@ -2,7 +2,7 @@
 //! (a sequence number below the highest seen for its stream) and one-way latency (receive
 //! time after `recvmmsg` returns minus the generator's CLOCK_MONOTONIC send time).
 //!
-//! Commands on stdin: `reset` · `report` → `recv N reordered R p50_us A p99_us B max_us C
+//! Commands on stdin: `reset` → `reset` · `report` → `recv N reordered R p50_us A p99_us B max_us C
 //! rcvbuf_errors E` · `quit`.
 
 use std::io::{BufRead, Write};
@@ -92,7 +92,14 @@ pub fn run() {
     let mut bufs = vec![[0u8; 256]; BATCH];
     loop {
         match rx.try_recv() {
-            Ok(cmd) if cmd == "reset" => stats = Stats::new(),
+            Ok(cmd) if cmd == "reset" => {
+                // Drain what is queued, then acknowledge: the orchestrator starts the
+                // generator only after this answer, so no packet of a step is wiped.
+                while !recv_batch_nowait(&sock, &mut bufs) {}
+                stats = Stats::new();
+                println!("reset");
+                std::io::stdout().flush().ok();
+            }
             Ok(cmd) if cmd == "report" => report(&stats),
             Ok(_) | Err(TryRecvError::Disconnected) => return,
             Err(TryRecvError::Empty) => {}
@@ -147,4 +154,12 @@ fn recv_batch(sock: &UdpSocket, bufs: &mut [[u8; 256]]) -> Vec<(usize, usize)> {
     (0..r as usize)
         .map(|i| (i, hdrs[i].msg_len as usize))
         .collect()
+}
+
+/// Read and discard one batch without waiting; `true` when the socket was empty.
+fn recv_batch_nowait(sock: &UdpSocket, bufs: &mut [[u8; 256]]) -> bool {
+    sock.set_nonblocking(true).ok();
+    let empty = recv_batch(sock, bufs).is_empty();
+    sock.set_nonblocking(false).ok();
+    empty
 }

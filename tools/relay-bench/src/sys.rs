@@ -137,3 +137,12 @@ pub fn udp_rcvbuf_errors() -> u64 {
 pub fn last_err() -> io::Error {
     io::Error::last_os_error()
 }
+
+/// User + system CPU of this process so far, in ns (getrusage).
+pub fn process_cpu_ns() -> u64 {
+    // SAFETY: all-zero rusage is valid; getrusage writes into the struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
