@@ -378,6 +378,13 @@ fn summary(
     let added_p99 = lat_r.p99_us as i64 - lat_k.p99_us as i64;
     println!("latency at 20k pps: relay p50 {} µs p99 {} µs; kernel p50 {} µs p99 {} µs; added p99 {} µs — target ≤ 1000 µs: {}",
         lat_r.p50_us, lat_r.p99_us, lat_k.p50_us, lat_k.p99_us, added_p99, verdict(added_p99 <= 1000));
+    let fwd = lat_k.gen_cpu_pct - lat_r.gen_cpu_pct;
+    println!(
+        "kernel forwarding at 20k pps costs the sender {fwd:.1} % of a core extra (softirq on its behalf; gen {:.1} % vs {:.1} %); relay thread / kernel forwarding CPU ≈ {:.1}×",
+        lat_k.gen_cpu_pct,
+        lat_r.gen_cpu_pct,
+        lat_r.relay_cpu_pct / fwd.max(0.1)
+    );
     let per10k = lat_r.relay_cpu_pct / (lat_r.offered_pps as f64 / 10_000.0);
     println!("relay CPU at 20k pps: {:.1} % of one core ({per10k:.1} % per 10k pps); upstream ~90 % → ratio {:.3} — target ≤ 9 %: {}",
         lat_r.relay_cpu_pct, lat_r.relay_cpu_pct / 90.0, verdict(lat_r.relay_cpu_pct <= 9.0));
