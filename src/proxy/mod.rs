@@ -8,7 +8,7 @@
 //! [`response`] (proxy.c proxy_response, sip_utils.c sip_gen_response), [`route`]
 //! (route_processing.c, next hop), [`sdp_media`] (proxy.c proxy_rewrite_invitation_body),
 //! [`rtp_table`] (rtpproxy_relay.c bookkeeping), [`auth`] (auth.c), [`regfile`] (the
-//! registration file), [`edit`] (span edits on messages), [`testnet`] (the in-memory
+//! registration file), [`testnet`] (the in-memory
 //! harness for scenario tests).
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -25,7 +25,6 @@ pub mod acl;
 pub mod action;
 pub mod auth;
 pub mod direction;
-pub mod edit;
 mod pipeline;
 pub mod regfile;
 pub mod register;

@@ -17,10 +17,9 @@ use std::net::IpAddr;
 
 use md5::{Digest, Md5};
 
-use crate::sip::{Contact, HeaderName, Message, Uri};
+use crate::sip::{Contact, HeaderName, Message, Position, Uri};
 
 use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
-use super::edit::{self, Position};
 use super::register::{same_user_host, Binding};
 use super::rtp_table::{CallDirection, Leg, RtpCommand, Txn};
 use super::sdp_media::{self, SdpContext, SdpError};
@@ -96,7 +95,10 @@ fn mark_received(ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
     if params.is_empty() {
         return Ok(());
     }
-    edit::set_top_via_params(&mut ticket.msg, &params)
+    for (name, value) in params {
+        ticket.msg.set_top_via_param(name, Some(value))?;
+    }
+    Ok(())
 }
 
 /// proxy.c:proxy_request. See the module doc.
@@ -197,7 +199,7 @@ fn incoming(
     let bound = binding.and_then(|i| p.regs.get(i));
     let (contact, registered_over) = (bound.map(|b| b.contact.clone()), bound.map(|b| b.transport));
     if let Some(contact) = &contact {
-        edit::set_request_uri(&mut ticket.msg, contact.as_bytes())?;
+        ticket.msg.set_request_uri(contact.as_bytes())?;
     }
     if !media(p, now, ticket, Leg::Outbound)? {
         return Ok(false);
@@ -206,10 +208,10 @@ fn incoming(
     if method_of(&ticket.msg) != b"REGISTER" {
         if let Some(inbound) = p.ifaces.inbound {
             let rr = route::own_record_route(inbound, p.settings.listen_port);
-            edit::add_record_route(&mut ticket.msg, rr.as_bytes(), Position::Top)?;
+            ticket.msg.add_record_route(rr.as_bytes(), Position::Top);
         }
     }
-    edit::decrement_max_forwards(&mut ticket.msg)?;
+    ticket.msg.decrement_max_forwards()?;
     route_to_phone(p, ticket, registered_over)
 }
 
@@ -244,7 +246,7 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
     }
     obscure_call_id(p, &mut ticket.msg)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
-    edit::decrement_max_forwards(&mut ticket.msg)?;
+    ticket.msg.decrement_max_forwards()?;
     let (to, transport) = outgoing_next_hop(p, ticket)?;
     ticket.next_hop = ticket.next_hop.take().or(Some(to));
     let wan = p.ifaces.advertised_outbound();
@@ -298,7 +300,7 @@ fn add_own_via(
     if rport {
         via.push_str(";rport");
     }
-    edit::add_via_top(&mut ticket.msg, via.as_bytes())?;
+    ticket.msg.add_via_top(via.as_bytes());
     ticket.transport_out = Some(transport);
     Ok(())
 }
@@ -357,7 +359,7 @@ pub fn masquerade_contacts(p: &mut Proxy, ticket: &mut Ticket) -> Result<(), cra
                 Some(p.settings.listen_port),
             ),
         };
-        edit::set_contact_uri(&mut ticket.msg, i, &new)?;
+        ticket.msg.set_contact_uri(i, &new)?;
     }
     Ok(())
 }
@@ -370,7 +372,10 @@ fn same_port(stored: &str, uri: &Uri<'_>) -> bool {
 /// proxy.c:proxy_add_useragent: `ua_string` replaces or adds User-Agent.
 pub fn apply_ua_string(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
     match &p.settings.ua_string {
-        Some(ua) => edit::set_header(msg, HeaderName::UserAgent, b"User-Agent", ua.as_bytes()),
+        Some(ua) => {
+            msg.set_header(HeaderName::UserAgent, ua.as_bytes());
+            Ok(())
+        }
         None => Ok(()),
     }
 }
@@ -386,7 +391,8 @@ fn to_tag(msg: &Message) -> Option<String> {
 }
 
 fn set_call_id(msg: &mut Message, id: &str) -> Result<(), crate::sip::Error> {
-    edit::set_header(msg, HeaderName::CallId, b"Call-ID", id.as_bytes())
+    msg.set_header(HeaderName::CallId, id.as_bytes());
+    Ok(())
 }
 
 fn is_register_related(msg: &Message) -> bool {
@@ -561,7 +567,7 @@ fn rewrite_sdp(
         Ok(done) => {
             note_streams(p, &ctx, &done.commands);
             p.rtp_commands.extend(done.commands);
-            edit::set_body(&mut ticket.msg, &done.body)?;
+            ticket.msg.set_body(&done.body);
             Ok(true)
         }
         Err(SdpError::Rtp(e)) => {
