@@ -414,3 +414,84 @@ fn rtp_timeout_closes_a_silent_stream_and_activity_defers_it() {
     net.advance(101);
     assert_eq!(net.rtp(), [RtpCommand::Close { id: StreamId(1) }]);
 }
+
+#[test]
+fn late_offer_in_the_200_and_answer_in_the_ack() {
+    let mut net = registered_with("");
+    net.send(phone(), &phone_req("INVITE", 1, "z9hG4bK-i1", false, ""));
+    net.one();
+    assert_eq!(net.rtp(), []);
+    net.send(
+        remote(),
+        &remote_resp(
+            "200 OK",
+            1,
+            "INVITE",
+            "z9hG4bK-i1",
+            &sdp("bob", "198.51.100.3", BOB_AUDIO),
+        ),
+    );
+    assert_eq!(
+        body_of(&mut net),
+        crlf(&sdp("bob", "10.99.0.1", "m=audio 7070 RTP/AVP 0\n"))
+    );
+    assert_eq!(
+        net.rtp(),
+        [
+            open(1, Leg::Inbound, "10.99.0.1:7070"),
+            update(1, Leg::Outbound, "198.51.100.3", 6000)
+        ]
+    );
+    net.send(
+        phone(),
+        &phone_req(
+            "ACK",
+            1,
+            "z9hG4bK-a1",
+            true,
+            &sdp("alice", "10.99.0.10", ALICE_AUDIO),
+        ),
+    );
+    assert_eq!(
+        body_of(&mut net),
+        crlf(&sdp("alice", "198.51.100.1", "m=audio 7072 RTP/AVP 0\n"))
+    );
+    assert_eq!(
+        net.rtp(),
+        [
+            open(1, Leg::Outbound, "198.51.100.1:7072"),
+            update(1, Leg::Inbound, "10.99.0.10", 6000)
+        ]
+    );
+}
+
+#[test]
+fn host_outbound_is_advertised_while_the_relay_binds_the_real_address() {
+    use siproxd::proxy::testnet::{config, interfaces};
+    use siproxd::proxy::{Interfaces, Secrets};
+    let ifaces = Interfaces {
+        host_outbound: "203.0.113.50".parse().ok(),
+        ..interfaces()
+    };
+    let mut net = TestNet::with(config(""), ifaces, Secrets::default());
+    net.send(phone(), proxy_common::REGISTER);
+    let reg = String::from_utf8(net.one().bytes).unwrap();
+    assert!(reg.contains("\r\nVia: SIP/2.0/UDP 203.0.113.50:5060;branch="));
+    assert!(reg.contains("\r\nContact: <sip:alice@203.0.113.50>;"));
+    let media = "m=audio 6000 RTP/AVP 0\nm=video 6002 RTP/AVP 96\nc=IN IP4 10.99.0.10\n";
+    net.send(
+        phone(),
+        &phone_req(
+            "INVITE",
+            1,
+            "z9hG4bK-i1",
+            false,
+            &sdp("alice", "10.99.0.10", media),
+        ),
+    );
+    let want = "m=audio 7070 RTP/AVP 0\nm=video 7072 RTP/AVP 96\nc=IN IP4 203.0.113.50\n";
+    assert_eq!(body_of(&mut net), crlf(&sdp("alice", "203.0.113.50", want)));
+    let cmds = net.rtp();
+    assert_eq!(cmds[0], open(1, Leg::Outbound, "198.51.100.1:7070"));
+    assert_eq!(cmds[2], open(2, Leg::Outbound, "198.51.100.1:7072"));
+}
