@@ -239,7 +239,10 @@ Content-Length: 0
 "
         ),
     );
-    assert_eq!(net.proxy.status().rtp_streams, 1);
+    assert_eq!(
+        (net.proxy.status().rtp_streams, net.proxy.status().calls),
+        (1, 1)
+    );
 
     let bye = "BYE sip:198.51.100.3:5060;transport=UDP SIP/2.0
 Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-bye-1
@@ -272,7 +275,10 @@ Content-Length: 0
         ),
     );
     assert_eq!(net.rtp(), [RtpCommand::Close { id: StreamId(1) }]);
-    assert_eq!(net.proxy.status().rtp_streams, 0);
+    assert_eq!(
+        (net.proxy.status().rtp_streams, net.proxy.status().calls),
+        (0, 0)
+    );
 }
 
 const INVITE_IN: &str = "INVITE sip:alice@198.51.100.1 SIP/2.0

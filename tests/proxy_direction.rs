@@ -325,3 +325,21 @@ fn determine_target_can_answer_instead() {
     );
     let _ = registrar();
 }
+
+#[test]
+fn tel_uri_without_an_outbound_proxy_gets_416_and_with_one_is_sent_there() {
+    let mut net = TestNet::new("");
+    net.send(phone(), REGISTER);
+    net.take();
+    let tel = options("tel:+41441234567", "10.99.0.10", 70);
+    net.send(phone(), &tel);
+    assert!(net
+        .one()
+        .bytes
+        .starts_with(b"SIP/2.0 416 Unsupported URI Scheme\r\n"));
+    let mut net = TestNet::new("outbound_proxy_host = 192.0.2.5\n");
+    net.send(phone(), REGISTER);
+    net.take();
+    net.send(phone(), &tel);
+    assert_eq!(net.one().to, Destination::Addr(addr("192.0.2.5:5060")));
+}

@@ -298,7 +298,7 @@ impl Proxy {
     }
 
     /// Drops call records whose streams are all gone.
-    fn forget_finished_calls(&mut self) {
+    pub(crate) fn forget_finished_calls(&mut self) {
         let rtp = &self.rtp;
         self.calls
             .retain(|_, c| c.streams.iter().any(|id| rtp.stream(*id).is_some()));

@@ -239,6 +239,12 @@ fn route_to_phone(
 /// LAN → WAN: Contact masqueraded, User-Agent, media, Call-ID, own Record-Routes purged,
 /// next hop by Route / outbound proxy / Request-URI.
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate::sip::Error> {
+    let (to, transport) = outgoing_next_hop(p, ticket)?;
+    if matches!(&to, Destination::Name { host, .. } if host.is_empty()) {
+        log::info!("request from {}: no host to send it to (tel: or other URI without an outbound proxy): 416", ticket.from);
+        super::response::reply(p, ticket, 416, "Unsupported URI Scheme", &[]);
+        return Ok(false);
+    }
     masquerade_contacts(p, ticket)?;
     apply_ua_string(p, &mut ticket.msg)?;
     if !media(p, now, ticket, Leg::Inbound)? {
@@ -247,7 +253,6 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
     obscure_call_id(p, &mut ticket.msg)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
     ticket.msg.decrement_max_forwards()?;
-    let (to, transport) = outgoing_next_hop(p, ticket)?;
     ticket.next_hop = ticket.next_hop.take().or(Some(to));
     let wan = p.ifaces.advertised_outbound();
     add_own_via(p, ticket, wan, transport, p.settings.use_rport & 2 != 0)?;
@@ -491,7 +496,15 @@ pub fn media(
         (false, b"INVITE" | b"UPDATE") if code >= 300 => p.rtp.final_response(&call_id, txn, code),
         _ => Vec::new(),
     };
-    p.rtp_commands.extend(commands);
+    if commands
+        .iter()
+        .any(|c| matches!(c, RtpCommand::Close { .. }))
+    {
+        p.rtp_commands.extend(commands);
+        p.forget_finished_calls();
+    } else {
+        p.rtp_commands.extend(commands);
+    }
     let carries = matches!(method.as_slice(), b"INVITE" | b"ACK" | b"PRACK" | b"UPDATE");
     if !carries || !has_sdp(&ticket.msg) || (!request && !(101..300).contains(&code)) {
         return Ok(true);
@@ -571,6 +584,7 @@ fn rewrite_sdp(
             Ok(true)
         }
         Err(SdpError::Rtp(e)) => {
+            note_streams(p, &ctx, &[]);
             p.counters.rtp_ports_exhausted += 1;
             log::error!("call {call_id}: {e}");
             if ticket.msg.is_request() && ticket.msg.method() != Some(b"ACK".as_slice()) {
@@ -586,11 +600,10 @@ fn rewrite_sdp(
     }
 }
 
+/// Remembers the streams a call leg opened; a leg that opened none is forgotten again.
 fn note_streams(p: &mut Proxy, ctx: &SdpContext, commands: &[RtpCommand]) {
-    let Some(record) = p
-        .calls
-        .get_mut(&(ctx.call_id.clone(), ctx.client_id.clone()))
-    else {
+    let key = (ctx.call_id.clone(), ctx.client_id.clone());
+    let Some(record) = p.calls.get_mut(&key) else {
         return;
     };
     for c in commands {
@@ -599,5 +612,8 @@ fn note_streams(p: &mut Proxy, ctx: &SdpContext, commands: &[RtpCommand]) {
                 record.streams.push(*id);
             }
         }
+    }
+    if record.streams.is_empty() {
+        p.calls.remove(&key);
     }
 }
