@@ -10,6 +10,23 @@
 //! [`rtp_table`] (rtpproxy_relay.c bookkeeping), [`auth`] (auth.c), [`regfile`] (the
 //! registration file), [`testnet`] (the in-memory
 //! harness for scenario tests).
+//!
+//! # Deliberate differences from upstream (each documented where it is made)
+//! - Messages are edited in place; every byte the proxy does not change leaves as it came
+//!   (upstream re-encodes through libosip2, on-the-wire §5).
+//! - Several bindings per AOR; the registrar's 2xx is matched leniently and its Expires
+//!   header is honoured; no silent expiry ~10 s after registering ([`register`]).
+//! - A full registration table answers 503; registrar-mode bad credentials answer 403
+//!   ([`registrar`]).
+//! - Unknown targets: 404 for an unknown user at our address, 403 for a relay attempt from
+//!   a public address, 408 (as upstream) for an unregistered private source; members of a
+//!   non-empty `hosts_allow_reg` are proxied unregistered ([`request`]).
+//! - Responses follow `received`/`rport` for UDP too (RFC 3581); UDP `;rport` requests are
+//!   filled in ([`response`], [`request`]).
+//! - The transport follows the next hop, bridging UDP and TCP ([`request`]).
+//! - A rejected re-INVITE keeps the established media; port exhaustion answers 503
+//!   ([`rtp_table`], [`request`]).
+//! - No Record-Route on REGISTER requests and responses (meaningless there, RFC 3261 §10.3).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),

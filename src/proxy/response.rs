@@ -189,6 +189,7 @@ fn send(p: &mut Proxy, ticket: &mut Ticket) {
     };
     let (to, transport) = (via_destination(&via), via_transport(&via));
     ticket.next_hop = Some(to);
+    ticket.transport_out = Some(transport);
     p.hooks.post_proxy(ticket);
     let to = ticket
         .next_hop
@@ -197,7 +198,7 @@ fn send(p: &mut Proxy, ticket: &mut Ticket) {
     p.counters.responses_forwarded += 1;
     p.transmits.push_back(Transmit {
         to,
-        transport,
+        transport: ticket.transport_out.unwrap_or(transport),
         bytes: ticket.msg.as_bytes().to_vec(),
     });
 }
