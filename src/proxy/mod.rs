@@ -17,7 +17,7 @@
 //! - Several bindings per AOR; the registrar's 2xx is matched leniently and its Expires
 //!   header is honoured; no silent expiry ~10 s after registering ([`register`]).
 //! - A full registration table answers 503; registrar-mode bad credentials answer 403
-//!   ([`registrar`]).
+//!   (registrar.rs).
 //! - Unknown targets: 404 for an unknown user at our address, 403 for a relay attempt from
 //!   a public address, 408 (as upstream) for an unregistered private source; members of a
 //!   non-empty `hosts_allow_reg` are proxied unregistered ([`request`]).
