@@ -361,3 +361,48 @@ Content-Length: 0
     );
     assert_eq!(restarted.one().to, Destination::Addr(phone()));
 }
+
+#[test]
+fn response_to_a_named_via_without_port_is_left_to_the_shells_srv_lookup() {
+    let mut net = registered("");
+    let via = "SIP/2.0/UDP sbc.provider.test;branch=z9hG4bK-n1";
+    let invite = "OPTIONS sip:alice@198.51.100.1 SIP/2.0
+Via: VIA
+Max-Forwards: 70
+From: <sip:bob@example.test>;tag=n1
+To: <sip:alice@example.test>
+Call-ID: n1@sbc
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"
+    .replace("VIA", via);
+    net.send(registrar(), &invite);
+    let fwd = net.one();
+    let ours = branch_for("z9hG4bK-n1");
+    let answer = format!(
+        "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.99.0.1:5060;branch={ours}
+Via: {via};received=198.51.100.2
+From: <sip:bob@example.test>;tag=n1
+To: <sip:alice@example.test>;tag=a
+Call-ID: n1@sbc
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+"
+    );
+    assert!(String::from_utf8(fwd.bytes)
+        .unwrap()
+        .contains(&format!("\r\nVia: {via};received=198.51.100.2\r\n")));
+    net.send(phone(), &answer);
+    assert_eq!(net.one().to, Destination::Addr(addr("198.51.100.2:5060")));
+    net.send(phone(), &answer.replace(";received=198.51.100.2", ""));
+    assert_eq!(
+        net.one().to,
+        Destination::Name {
+            host: "sbc.provider.test".into(),
+            port: None
+        }
+    );
+}

@@ -21,7 +21,8 @@ pub fn is_own_via(p: &Proxy, via: &Via<'_>) -> bool {
 }
 
 /// Where a response goes: the top Via's `received` (else host) and `rport` (else port),
-/// RFC 3261 §18.2.2 with RFC 3581 §4.
+/// RFC 3261 §18.2.2 with RFC 3581 §4. A host name without a port is left to the shell's
+/// RFC 3263 §5 lookup (SRV first).
 pub fn via_destination(via: &Via<'_>) -> Destination {
     let rport = via
         .rport()
@@ -30,7 +31,7 @@ pub fn via_destination(via: &Via<'_>) -> Destination {
     let port = rport.or(via.port());
     match via.received().and_then(crate::sip::uri::parse_ip) {
         Some(ip) => Destination::Addr(std::net::SocketAddr::new(ip, port.unwrap_or(5060))),
-        None => route::destination(via.host(), port.or(Some(5060))),
+        None => route::destination(via.host(), port),
     }
 }
 
