@@ -15,6 +15,9 @@ use std::ops::Range;
 /// Largest message accepted by default (DESIGN.md §6: memory bounded by configuration).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
 
+/// Spare capacity reserved in a parsed message's buffer for the proxy's edits.
+const EDIT_HEADROOM: usize = 256;
+
 /// A byte range inside the message buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -104,7 +107,7 @@ struct Head {
 /// when `pos` is at the end. A last line without LF ends at the end of `s` twice.
 fn next_line(s: &[u8], pos: usize) -> Option<(usize, usize)> {
     let rest = s.get(pos..).filter(|r| !r.is_empty())?;
-    let Some(lf) = rest.iter().position(|&c| c == b'\n') else {
+    let Some(lf) = super::lex::find_byte(rest, b'\n') else {
         return Some((s.len(), s.len()));
     };
     let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
@@ -362,8 +365,12 @@ impl Message {
             (None, Transport::Stream) => return Err(Error::ContentLengthRequired),
         };
         let end = head.body_start + body_len;
+        // Headroom so the usual edits (a Via, a longer Contact or body) do not reallocate:
+        // one allocation for the outgoing buffer (DESIGN.md §6).
+        let mut buf = Vec::with_capacity(end + EDIT_HEADROOM);
+        buf.extend_from_slice(s.get(..end).unwrap_or_default());
         Ok(Message {
-            buf: s.get(..end).unwrap_or_default().to_vec(),
+            buf,
             start: head.start,
             start_line: head.start_line,
             fields: head.fields,
