@@ -49,11 +49,15 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// The Content-Length of a complete header section (one value; RFC 3261 §20.14).
+/// The Content-Length of a complete header section (one value; RFC 3261 §20.14). Offsets in
+/// errors are relative to the start of this message in the stream.
 fn declared_length(head: &[u8]) -> Result<usize, Error> {
-    let mut found = None;
-    for line in head.split(|&c| c == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
+    let mut found: Option<(usize, u64)> = None;
+    let mut pos = 0;
+    for line in head.split(|&c| c == b'\n') {
+        let start = pos;
+        pos += line.len() + 1;
+        let Some(colon) = line.iter().position(|&c| c == b':').filter(|_| start > 0) else {
             continue;
         };
         let name = line.get(..colon).unwrap_or_default().trim_ascii_end();
@@ -61,16 +65,18 @@ fn declared_length(head: &[u8]) -> Result<usize, Error> {
             continue;
         }
         let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
-        let n = parse_decimal(value, u32::MAX.into()).ok_or(Error::ContentLength { offset: 0 })?;
-        if found.replace(n).is_some() {
+        let n = parse_decimal(value, u32::MAX.into()).ok_or(Error::ContentLength {
+            offset: start + colon + 1,
+        })?;
+        if let Some((first, _)) = found.replace((start, n)) {
             return Err(Error::ContentLengthTwice {
-                first: 0,
-                second: 0,
+                first,
+                second: start,
             });
         }
     }
-    let n = found.ok_or(Error::ContentLengthRequired)?;
-    usize::try_from(n).map_err(|_| Error::ContentLength { offset: 0 })
+    let (at, n) = found.ok_or(Error::ContentLengthRequired)?;
+    usize::try_from(n).map_err(|_| Error::ContentLength { offset: at })
 }
 
 impl StreamFramer {
@@ -98,7 +104,7 @@ impl StreamFramer {
     /// An error is final (also for every later call): close the connection.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Frame>) -> Result<(), Error> {
         if self.failed {
-            return Err(Error::Framing(Box::new(Error::Empty)));
+            return Err(Error::FramerFailed);
         }
         // Chunking keeps the buffer under 2 × limit whatever the size of one read.
         for chunk in data.chunks(self.limit) {
@@ -222,7 +228,22 @@ mod tests {
             .push(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n", &mut out)
             .unwrap_err();
         assert_eq!(e, Error::Framing(Box::new(Error::ContentLengthRequired)));
-        assert!(f.push(B, &mut out).is_err());
+        assert_eq!(f.push(B, &mut out), Err(Error::FramerFailed));
+        let twice = b"OPTIONS sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nx";
+        let e = StreamFramer::default().push(twice, &mut out).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Framing(Box::new(Error::ContentLengthTwice {
+                first: 23,
+                second: 29
+            }))
+        );
+        let bad = b"OPTIONS sip:a SIP/2.0\r\nl: -1\r\n\r\n";
+        let e = StreamFramer::default().push(bad, &mut out).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Framing(Box::new(Error::ContentLength { offset: 25 }))
+        );
         let mut small = StreamFramer::new(64);
         let e = small
             .push(b"OPTIONS sip:a SIP/2.0\r\nl: 100\r\n\r\n", &mut out)

@@ -338,6 +338,11 @@ impl Message {
         Self::parse(data, Transport::Datagram, DEFAULT_MAX_MESSAGE)
     }
 
+    /// Parses one frame cut by [`super::framing::StreamFramer`] (Content-Length required).
+    pub fn parse_stream(frame: &[u8]) -> Result<Message, Error> {
+        Self::parse(frame, Transport::Stream, DEFAULT_MAX_MESSAGE)
+    }
+
     /// Parses one message with explicit framing rules and size limit.
     pub fn parse(data: &[u8], transport: Transport, limit: usize) -> Result<Message, Error> {
         let skipped = data
