@@ -27,6 +27,9 @@ pub struct StreamFramer {
     limit: usize,
     failed: bool,
     skipped: usize,
+    /// Bytes at the front of `buf` already searched for the end of the headers, so a header
+    /// trickling in one byte per read is scanned once, not once per read.
+    scanned: usize,
 }
 
 impl Default for StreamFramer {
@@ -35,9 +38,10 @@ impl Default for StreamFramer {
     }
 }
 
-/// Offset just after the empty line ending the header section, accepting CRLF or bare LF.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+/// Offset just after the empty line ending the header section, accepting CRLF or bare LF;
+/// the search starts at `from` (bytes before it are known not to hold the end).
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while let Some(n) = buf.get(i..)?.iter().position(|&c| c == b'\n') {
         let next = i + n + 1;
         match buf.get(next..) {
@@ -87,6 +91,7 @@ impl StreamFramer {
             limit: limit.max(1),
             failed: false,
             skipped: 0,
+            scanned: 0,
         }
     }
 
@@ -128,7 +133,10 @@ impl StreamFramer {
             out.extend(frame);
             pos += len;
         }
-        self.buf.drain(..pos);
+        if pos > 0 {
+            self.scanned = 0;
+            self.buf.drain(..pos);
+        }
         if self.buf.len() > self.limit {
             return Err(Error::TooLarge {
                 len: self.buf.len(),
@@ -139,7 +147,7 @@ impl StreamFramer {
     }
 
     /// The frame at `pos`, with its length; `None` if more bytes are needed.
-    fn next_frame(&self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
+    fn next_frame(&mut self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
         let rest = self.buf.get(pos..).unwrap_or_default();
         match rest {
             [] | [b'\r'] | [b'\r', b'\n', b'\r'] => Ok(None),
@@ -148,15 +156,26 @@ impl StreamFramer {
             // for a possible second CRLF could delay a real pong forever.
             [b'\r', b'\n', ..] => Ok(Some((Some(Frame::Pong), 2))),
             [b'\n', ..] | [b'\r', _, ..] => Ok(Some((None, 1))), // stray line ends (§7.5)
-            _ => self.message_frame(rest),
+            _ => self.message_frame(pos),
         }
     }
 
-    fn message_frame(&self, rest: &[u8]) -> Result<Option<(Option<Frame>, usize)>, Error> {
-        let Some(head) = head_end(rest) else {
-            return if rest.len() > self.limit {
+    fn message_frame(&mut self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
+        let rest = self.buf.get(pos..).unwrap_or_default();
+        // Resume two bytes early: the terminator may straddle the previous read.
+        let from = if pos == 0 {
+            self.scanned.saturating_sub(2)
+        } else {
+            0
+        };
+        let Some(head) = head_end(rest, from) else {
+            let len = rest.len();
+            if pos == 0 {
+                self.scanned = len;
+            }
+            return if len > self.limit {
                 Err(Error::TooLarge {
-                    len: rest.len(),
+                    len,
                     limit: self.limit,
                 })
             } else {
@@ -217,6 +236,21 @@ mod tests {
         assert_eq!(
             feed(&mut f, &parts),
             vec![Frame::Message(A.to_vec()), Frame::Message(B.to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_trickled_header_is_scanned_once() {
+        let mut f = StreamFramer::default();
+        let mut out = Vec::new();
+        for b in A.iter().take(A.len() - 3) {
+            f.push(&[*b], &mut out).unwrap();
+        }
+        assert!(out.is_empty() && f.scanned >= A.len() - 6);
+        f.push(&A[A.len() - 3..], &mut out).unwrap();
+        assert_eq!(
+            (out, f.buffered(), f.scanned),
+            (vec![Frame::Message(A.to_vec())], 0, 0)
         );
     }
 
