@@ -243,7 +243,7 @@ fn fold_into(field: &mut Field, s: &[u8], pos: usize, content_end: usize) {
 
 /// Scans the start line and the header section of `s`.
 fn scan_head(s: &[u8]) -> Result<Head, Error> {
-    let (sl_end, mut pos) = next_line(s, 0).ok_or(Error::Empty)?;
+    let (sl_end, pos) = next_line(s, 0).ok_or(Error::Empty)?;
     if pos == sl_end {
         return Err(Error::NoHeaderEnd);
     }
@@ -257,52 +257,61 @@ fn scan_head(s: &[u8]) -> Result<Head, Error> {
     } else {
         parse_request_line(s, sl_end)?
     };
-    let mut fields: Vec<Field> = Vec::with_capacity(16);
-    loop {
-        let Some((content_end, next)) = next_line(s, pos) else {
-            // Datagram tolerance: headers that run to the end (RFC 5118 §4.10 archive files).
-            let head = Head {
-                start,
-                start_line: Span::new(0, sl_end),
-                eol,
-                fields,
-                head_end: pos,
-                body_start: pos,
-                has_empty_line: false,
-            };
-            return Ok(head);
-        };
+    let mut head = Head {
+        start,
+        start_line: Span::new(0, sl_end),
+        eol,
+        fields: Vec::with_capacity(16),
+        head_end: pos,
+        body_start: pos,
+        has_empty_line: false,
+    };
+    scan_fields(s, pos, &mut head)?;
+    Ok(head)
+}
+
+/// Reads header lines from `pos` up to the empty line. Headers that run to the end of the
+/// input without it are tolerated (RFC 5118 §4.10 archive files); a last line cut off
+/// before its LF is not.
+fn scan_fields(s: &[u8], mut pos: usize, head: &mut Head) -> Result<(), Error> {
+    while let Some((content_end, next)) = next_line(s, pos) {
         if next == content_end && next == s.len() && content_end > pos {
-            return Err(Error::NoHeaderEnd); // a partial last line: cut off mid-header
+            return Err(Error::NoHeaderEnd);
         }
         if content_end == pos {
-            let head = Head {
-                start,
-                start_line: Span::new(0, sl_end),
-                eol,
-                fields,
-                head_end: pos,
-                body_start: next,
-                has_empty_line: true,
-            };
-            return Ok(head);
+            (head.head_end, head.body_start, head.has_empty_line) = (pos, next, true);
+            return Ok(());
         }
-        if matches!(s.get(pos), Some(b' ' | b'\t')) {
-            let line = fields.len() + 1;
-            let prev = fields.last_mut().ok_or(Error::HeaderLine {
-                line,
-                reason: "continuation before any header",
-                offset: pos,
-            })?;
-            fold_into(prev, s, pos, content_end);
-            prev.line.end = next;
-        } else {
-            let mut field = parse_field_line(s, pos, content_end, fields.len() + 1)?;
-            field.line.end = next;
-            fields.push(field);
-        }
+        push_line(s, pos, content_end, next, &mut head.fields)?;
         pos = next;
     }
+    (head.head_end, head.body_start) = (pos, pos);
+    Ok(())
+}
+
+/// Adds one header line: a new field, or a continuation of the previous one (folding).
+fn push_line(
+    s: &[u8],
+    pos: usize,
+    content_end: usize,
+    next: usize,
+    fields: &mut Vec<Field>,
+) -> Result<(), Error> {
+    if matches!(s.get(pos), Some(b' ' | b'\t')) {
+        let line = fields.len() + 1;
+        let prev = fields.last_mut().ok_or(Error::HeaderLine {
+            line,
+            reason: "continuation before any header",
+            offset: pos,
+        })?;
+        fold_into(prev, s, pos, content_end);
+        prev.line.end = next;
+    } else {
+        let mut field = parse_field_line(s, pos, content_end, fields.len() + 1)?;
+        field.line.end = next;
+        fields.push(field);
+    }
+    Ok(())
 }
 
 /// The one Content-Length value, if any (RFC 3261 §20.14; RFC 4475 §3.3.9 for two).
