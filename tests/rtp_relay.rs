@@ -419,3 +419,78 @@ fn bind_failure_is_reported_synchronously() {
     assert_eq!(r.table.pairs_in_use(), 0);
     drop(squatter);
 }
+
+fn rtp_with_ts(seq: u16, ts: u32) -> Vec<u8> {
+    let mut p = rtp_packet(seq, 0x11);
+    p[4..8].copy_from_slice(&ts.to_be_bytes());
+    p
+}
+
+#[test]
+fn output_dejitter_delays_rtp_evenly_and_never_rtcp() {
+    let delay = Duration::from_millis(60);
+    let cfg = RtpTableConfig {
+        port_low: 21800,
+        port_high: 21818,
+        output_dejitter_us: 60_000,
+        ..RtpTableConfig::default()
+    };
+    let mut r = rig(21800);
+    r.table = RtpTable::new(cfg).unwrap();
+    let (_, lan, wan) = r.call("dejitter");
+    let t0 = Instant::now();
+    let sent_at = |i: u64| t0 + Duration::from_millis(20 * i);
+    // 35 regular packets (learning), then packets 35..40 held up and sent at once.
+    for i in 0..35u64 {
+        std::thread::sleep(sent_at(i).saturating_duration_since(Instant::now()));
+        r.phone
+            .rtp
+            .send_to(&rtp_with_ts(i as u16, 160 * i as u32), lan)
+            .unwrap();
+    }
+    std::thread::sleep(sent_at(37).saturating_duration_since(Instant::now()));
+    let burst_at = Instant::now();
+    for i in 35..40u64 {
+        r.phone
+            .rtp
+            .send_to(&rtp_with_ts(i as u16, 160 * i as u32), lan)
+            .unwrap();
+    }
+    // RTCP sent during the burst is relayed at once.
+    r.phone
+        .rtcp
+        .send_to(
+            b"\x80\xc8\x00\x01sr",
+            SocketAddr::new(lan.ip(), lan.port() + 1),
+        )
+        .unwrap();
+    let (_, from) = recv(&r.remote.rtcp);
+    assert_eq!(from.port(), wan.port() + 1);
+    assert!(
+        burst_at.elapsed() < Duration::from_millis(30),
+        "RTCP not delayed: {:?}",
+        burst_at.elapsed()
+    );
+
+    let mut arrivals = Vec::new();
+    for _ in 0..40 {
+        let (pkt, _) = recv(&r.remote.rtp);
+        arrivals.push((u16::from_be_bytes([pkt[2], pkt[3]]), Instant::now()));
+    }
+    let seqs: Vec<u16> = arrivals.iter().map(|a| a.0).collect();
+    assert_eq!(seqs, (0..40).collect::<Vec<u16>>(), "in order");
+    let burst: Vec<Instant> = arrivals[35..].iter().map(|a| a.1).collect();
+    assert!(
+        burst[0] >= burst_at + Duration::from_millis(5),
+        "burst still delayed"
+    );
+    let spread = burst[4] - burst[0];
+    assert!(
+        spread >= Duration::from_millis(50),
+        "burst spread over its 80 ms of timestamps: {spread:?}"
+    );
+    assert!(
+        burst[4] <= burst_at + 2 * delay + Duration::from_millis(40),
+        "at most 2 × delay late"
+    );
+}

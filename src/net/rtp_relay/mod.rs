@@ -27,10 +27,12 @@
 //!   0.0.0.0 on hold.
 //! - DSCP goes on RTP *and* RTCP sockets (upstream: RTP only), without root.
 //! - One `recvmmsg` + one `sendmmsg` per batch of up to 32 datagrams on Linux.
-//! - Dejitter (`rtp_input_dejitter`/`rtp_output_dejitter`) is not implemented yet: the
-//!   option is carried in [`LegOptions`] and logged once, packets are relayed immediately.
+//! - Dejitter (`rtp_input_dejitter`/`rtp_output_dejitter`, see `dejitter.rs`) delays RTP
+//!   sent out of a leg whose [`LegOptions::dejitter_us`] is set; RTCP never. Streams without
+//!   it pay one branch per batch.
 #![allow(clippy::module_name_repetitions)]
 
+mod dejitter;
 mod io;
 mod stream;
 mod worker;
