@@ -494,3 +494,84 @@ fn output_dejitter_delays_rtp_evenly_and_never_rtcp() {
         "at most 2 × delay late"
     );
 }
+
+#[test]
+fn oversized_datagrams_are_counted_as_truncated_and_not_relayed() {
+    let mut r = rig(21900);
+    let (id, lan, _) = r.call("jumbo");
+    r.phone.rtp.send_to(&vec![0x80; 3000], lan).unwrap();
+    assert!(nothing_arrives(&r.remote.rtp));
+    let rep = r.report_until(id, |r| r.inbound.truncated == 1);
+    assert_eq!(rep.outbound.tx_packets, 0);
+    // The stream keeps working.
+    r.phone.rtp.send_to(&rtp_packet(1, 1), lan).unwrap();
+    assert_eq!(recv(&r.remote.rtp).0, rtp_packet(1, 1));
+}
+
+#[test]
+fn streams_spread_over_several_relay_threads_all_relay() {
+    let cfg = RtpTableConfig {
+        port_low: 22000,
+        port_high: 22038,
+        ..RtpTableConfig::default()
+    };
+    let relay_cfg = RelayConfig {
+        threads: 3,
+        ..RelayConfig::default()
+    };
+    let (relay, events) = RtpRelay::start(relay_cfg).unwrap();
+    let mut r = Rig {
+        table: RtpTable::new(cfg).unwrap(),
+        relay,
+        events,
+        phone: Ua::new(IN_IP),
+        remote: Ua::new(REMOTE_IP),
+    };
+    let calls: Vec<_> = (0..6).map(|i| r.call(&format!("mt-{i}"))).collect();
+    for (n, (_, lan, wan)) in calls.iter().enumerate() {
+        let pkt = rtp_packet(n as u16, n as u8);
+        r.phone.rtp.send_to(&pkt, *lan).unwrap();
+        assert_eq!(recv(&r.remote.rtp), (pkt, *wan), "call {n}");
+    }
+    for i in 0..6 {
+        r.close(&format!("mt-{i}"));
+    }
+    assert_eq!(r.table.pairs_in_use(), 0);
+}
+
+#[test]
+fn ipv6_streams_are_relayed() {
+    let v6: IpAddr = "::1".parse().unwrap();
+    if UdpSocket::bind((v6, 0)).is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let cfg = RtpTableConfig {
+        port_low: 22100,
+        port_high: 22118,
+        ..RtpTableConfig::default()
+    };
+    let (relay, events) = RtpRelay::start(RelayConfig::default()).unwrap();
+    let mut r = Rig {
+        table: RtpTable::new(cfg).unwrap(),
+        relay,
+        events,
+        phone: Ua::new(v6),
+        remote: Ua::new(v6),
+    };
+    let offer = MediaDescription {
+        bind_ip: v6,
+        ..sdp("v6", Leg::Inbound, &r.phone.clone_ua())
+    };
+    let wan = r.media(&offer);
+    let answer = MediaDescription {
+        bind_ip: v6,
+        ..sdp("v6", Leg::Outbound, &r.remote.clone_ua())
+    };
+    let lan = r.media(&answer);
+    let pkt = rtp_packet(9, 9);
+    r.phone.rtp.send_to(&pkt, lan).unwrap();
+    assert_eq!(recv(&r.remote.rtp), (pkt.clone(), wan));
+    r.remote.rtp.send_to(&pkt, wan).unwrap();
+    assert_eq!(recv(&r.phone.rtp), (pkt, lan));
+}
