@@ -203,9 +203,12 @@ impl Worker {
                         (options.dejitter_us > 0).then(|| Playout::new(options.dejitter_us));
                 }
             }
+            // The table always opens a stream before updating it, so an Update for an
+            // unknown stream is a leftover (its Open failed or it was closed): ignore it
+            // rather than create a stream nothing would ever close.
             WorkerCmd::Update { id, leg, peer } => {
-                let slot = self.slot_for(id);
-                if let Some(Some(s)) = self.slots.get_mut(slot) {
+                let slot = self.index.get(&id).copied();
+                if let Some(Some(s)) = slot.and_then(|n| self.slots.get_mut(n)) {
                     s.leg_mut(leg).set_peer(peer);
                 }
             }
