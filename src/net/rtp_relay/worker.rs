@@ -159,7 +159,7 @@ impl Worker {
     /// Under load, wake at most once per `coalesce` interval so one epoll_wait and one
     /// context switch serve many sockets. Idle or lightly loaded threads are woken by each
     /// packet as before: no delay is added unless the previous wake was less than
-    /// `coalesce` ago. Off by default (see `RelayConfig::coalesce`).
+    /// `coalesce` ago (see `RelayConfig::coalesce` for the measured trade).
     fn coalesce(&self, woke: Instant, last_wake: &mut Instant) {
         let gap = woke.saturating_duration_since(*last_wake);
         *last_wake = woke;

@@ -281,6 +281,15 @@ pub fn run(ns: Namespaces) {
     let mut b = Bench { ns, relay, sink };
     b.forwarding(false);
     let millis = if b.ns.quick { 2000 } else { 3000 };
+    if let Ok(n) = std::env::var("RELAY_BENCH_REPEAT_20K") {
+        // Experiment mode: only the 20k pps relay step, n times (for A/B of relay settings).
+        for _ in 0..n.parse().unwrap_or(1).min(20) {
+            println!("{}", b.step(Mode::Relay, 400, 50, millis).line(Mode::Relay));
+        }
+        b.relay.quit();
+        b.sink.quit();
+        return;
+    }
 
     // RSS first, before earlier steps inflate the allocator's high-water mark.
     let idle = b.relay.ask("stats");
