@@ -82,7 +82,8 @@ impl Playout {
         let expected = self.expected(elapsed, ts);
         self.count = self.count.saturating_add(1);
         let out_us = (expected + self.delay_us).clamp(elapsed, elapsed + 2.0 * self.delay_us);
-        let mut out = first + Duration::from_secs_f64(out_us.max(0.0) / 1e6);
+        let offset = Duration::try_from_secs_f64(out_us.max(0.0) / 1e6).unwrap_or_default();
+        let mut out = first.checked_add(offset).unwrap_or(arrival);
         if let Some(last) = self.last_out {
             out = out.max(last);
         }
