@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -22,6 +22,9 @@ use crate::proxy::rtp_table::{Leg, StreamId};
 const WAKER: Token = Token(usize::MAX);
 /// Socket slots per stream: inbound RTP, inbound RTCP, outbound RTP, outbound RTCP.
 const SOCKETS: usize = 4;
+/// Batches one socket may relay per turn before the others get theirs: a flood on one
+/// port must not starve the other calls of the thread (the thread runs SCHED_RR).
+const MAX_BATCHES_PER_TURN: usize = 4;
 
 /// Spawn relay thread `n`.
 pub(super) fn spawn(
@@ -94,6 +97,8 @@ struct Worker {
     free: Vec<usize>,
     index: HashMap<StreamId, usize>,
     delayed: DelayQueue,
+    /// Sockets left readable after their turn; served again before the next wait.
+    backlog: Vec<Token>,
 }
 
 impl Worker {
@@ -112,6 +117,7 @@ impl Worker {
             free: Vec::new(),
             index: HashMap::new(),
             delayed: DelayQueue::default(),
+            backlog: Vec::new(),
         }
     }
 
@@ -128,7 +134,11 @@ impl Worker {
                 .delayed
                 .next_due()
                 .map_or(next_report, |d| d.min(next_report));
-            let timeout = wake_at.saturating_duration_since(Instant::now());
+            let mut timeout = wake_at.saturating_duration_since(Instant::now());
+            if !self.backlog.is_empty() {
+                timeout = Duration::ZERO;
+            }
+            let carried = std::mem::take(&mut self.backlog);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     log::error!("rtp relay: poll failed: {e}");
@@ -144,6 +154,9 @@ impl Worker {
                 } else {
                     self.relay_ready(ev.token(), now, &mut batch);
                 }
+            }
+            for token in carried {
+                self.relay_ready(token, now, &mut batch);
             }
             if self.delayed.len() > 0 {
                 self.flush_delayed(Instant::now());
@@ -309,7 +322,8 @@ impl Worker {
         }
     }
 
-    /// A socket is readable: relay batches until it is empty.
+    /// A socket is readable: relay batches until it is empty, or put it on the backlog after
+    /// [`MAX_BATCHES_PER_TURN`] (edge-triggered readiness will not report it again).
     fn relay_ready(&mut self, token: Token, now: Instant, batch: &mut RecvBatch) {
         let (slot, k) = (token.0 / SOCKETS, token.0 % SOCKETS);
         let probation = self.cfg.probation_packets;
@@ -317,7 +331,7 @@ impl Worker {
         let Some(Some(s)) = self.slots.get_mut(slot) else {
             return;
         };
-        loop {
+        for _ in 0..MAX_BATCHES_PER_TURN {
             let Some(sock) = s.sockets[k].as_ref() else {
                 return;
             };
@@ -341,6 +355,7 @@ impl Worker {
                 return;
             }
         }
+        self.backlog.push(token);
     }
 }
 
