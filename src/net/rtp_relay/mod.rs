@@ -26,7 +26,10 @@
 //!   dropped and counted (`dropped_no_peer`); upstream drops them silently, and sends to
 //!   0.0.0.0 on hold.
 //! - DSCP goes on RTP *and* RTCP sockets (upstream: RTP only), without root.
-//! - One `recvmmsg` + one `sendmmsg` per batch of up to 32 datagrams on Linux.
+//! - One `recvmmsg` + one `sendmmsg` per batch of up to 32 datagrams on Linux; under load
+//!   the thread polls at most every [`RelayConfig::coalesce`] so one wake-up serves many
+//!   sockets; a socket gets at most 4 batches per turn, so a flood on one port cannot starve
+//!   the other calls of its thread. The thread asks for SCHED_RR, as upstream does.
 //! - Dejitter (`rtp_input_dejitter`/`rtp_output_dejitter`, see `dejitter.rs`) delays RTP
 //!   sent out of a leg whose [`LegOptions::dejitter_us`] is set; RTCP never. Streams without
 //!   it pay one branch per batch.
