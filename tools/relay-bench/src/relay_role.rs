@@ -22,10 +22,18 @@ use crate::{GEN_IP, GEN_PORT, LAN_RELAY_IP, SINK_IP, SINK_PORT, WAN_RELAY_IP};
 
 pub fn run(threads: usize) {
     sys::raise_nofile(1 << 20);
-    let cfg = RelayConfig {
+    let mut cfg = RelayConfig {
         threads,
         ..RelayConfig::default()
     };
+    // Experiment knob for A/B runs: RELAY_COALESCE_US overrides RelayConfig::coalesce.
+    if let Some(us) = std::env::var("RELAY_COALESCE_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        cfg.coalesce = Duration::from_micros(us);
+    }
+    eprintln!("relay: coalesce {:?}", cfg.coalesce);
     let (relay, events) = RtpRelay::start(cfg).expect("start relay");
     let table_cfg = RtpTableConfig {
         port_low: 10_000,
