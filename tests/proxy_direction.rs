@@ -343,3 +343,20 @@ fn tel_uri_without_an_outbound_proxy_gets_416_and_with_one_is_sent_there() {
     net.send(phone(), &tel);
     assert_eq!(net.one().to, Destination::Addr(addr("192.0.2.5:5060")));
 }
+
+#[test]
+fn requests_naming_the_proxy_itself_are_answered_not_looped() {
+    let mut net = TestNet::new("");
+    net.send(phone(), REGISTER);
+    net.take();
+    net.send(phone(), &options("sip:10.99.0.1", "10.99.0.10", 70));
+    assert!(net.one().bytes.starts_with(b"SIP/2.0 200 OK\r\n"));
+    net.send(
+        phone(),
+        &options("sip:x@198.51.100.1:5060", "10.99.0.10", 70).replace("OPTIONS", "MESSAGE"),
+    );
+    assert!(net
+        .one()
+        .bytes
+        .starts_with(b"SIP/2.0 482 Loop Detected\r\n"));
+}

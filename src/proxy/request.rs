@@ -245,6 +245,10 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
         super::response::reply(p, ticket, 416, "Unsupported URI Scheme", &[]);
         return Ok(false);
     }
+    if is_self(p, &to) {
+        answer_for_self(p, ticket);
+        return Ok(false);
+    }
     masquerade_contacts(p, ticket)?;
     apply_ua_string(p, &mut ticket.msg)?;
     if !media(p, now, ticket, Leg::Inbound)? {
@@ -257,6 +261,27 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
     let wan = p.ifaces.advertised_outbound();
     add_own_via(p, ticket, wan, transport, p.settings.use_rport & 2 != 0)?;
     Ok(true)
+}
+
+/// True when a next hop is this proxy itself (our address and listen port).
+fn is_self(p: &Proxy, to: &Destination) -> bool {
+    matches!(to, Destination::Addr(a) if p.ifaces.is_mine(a.ip()) && a.port() == p.settings.listen_port)
+}
+
+/// A LAN request whose next hop is the proxy itself would loop through us until
+/// Max-Forwards runs out (upstream does that): an OPTIONS keepalive gets our 200, anything
+/// else 482.
+fn answer_for_self(p: &mut Proxy, ticket: &Ticket) {
+    if ticket.msg.method() == Some(b"OPTIONS".as_slice()) {
+        super::response::reply(p, ticket, 200, "OK", &[]);
+    } else {
+        p.counters.loops += 1;
+        log::info!(
+            "request from {} names the proxy itself as next hop: 482",
+            ticket.from
+        );
+        super::response::reply(p, ticket, 482, "Loop Detected", &[]);
+    }
 }
 
 /// Next hop of an outgoing request (proxy.c:proxy_request, inventory §5.2 step 7): the top
