@@ -181,7 +181,8 @@ struct CallRecord {
     streams: Vec<StreamId>,
 }
 
-/// Malformed input is logged at most once per this interval (with a count of the rest).
+/// Malformed input and refusals are logged at most once per this interval (with a count
+/// of the rest).
 const MALFORMED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The proxy state machine. See the module doc and DESIGN.md §1.
@@ -201,7 +202,8 @@ pub struct Proxy {
     counters: Counters,
     hooks: Box<dyn StageHooks>,
     last_now: Now,
-    malformed_log: (Option<Instant>, u64),
+    malformed_log: LogLimiter,
+    refused_log: LogLimiter,
 }
 
 fn build_acl(cfg: &Config, secrets: &Secrets) -> Result<acl::Acl, acl::AclError> {
@@ -262,7 +264,8 @@ impl Proxy {
             counters: Counters::default(),
             hooks: Box::new(NoHooks),
             last_now: now,
-            malformed_log: (None, 0),
+            malformed_log: LogLimiter::default(),
+            refused_log: LogLimiter::default(),
         })
     }
 
@@ -381,16 +384,40 @@ impl Proxy {
     /// Logs a malformed message, at most once per [`MALFORMED_LOG_INTERVAL`].
     fn note_malformed(&mut self, now: Now, from: SocketAddr, what: &dyn std::fmt::Display) {
         self.counters.malformed += 1;
-        let (last, suppressed) = self.malformed_log;
-        let due =
-            last.is_none_or(|t| now.mono.saturating_duration_since(t) >= MALFORMED_LOG_INTERVAL);
-        if due {
+        if let Some(suppressed) = self.malformed_log.allow(now.mono) {
             log::warn!(
                 "dropped malformed message from {from}: {what} ({suppressed} more not logged)"
             );
-            self.malformed_log = (Some(now.mono), 0);
-        } else {
-            self.malformed_log.1 += 1;
         }
+    }
+
+    /// Logs a refused request (scanners send many), at most once per interval.
+    fn note_refused(&mut self, now: Now, what: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.refused_log.allow(now.mono) {
+            log::warn!("{what} ({suppressed} more refusals not logged)");
+        }
+    }
+}
+
+/// At most one log line per [`MALFORMED_LOG_INTERVAL`], counting the ones left out.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// `Some(suppressed since the last line)` when a line may be written now.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= MALFORMED_LOG_INTERVAL);
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        let suppressed = std::mem::take(&mut self.suppressed);
+        self.last = Some(now);
+        Some(suppressed)
     }
 }

@@ -158,7 +158,10 @@ fn unknown(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
     let listed = p.settings.allow_reg_listed && p.acl.check(ticket.from.ip()).register;
     if ruri_is_me {
         p.counters.unknown_target += 1;
-        log::info!("request from {} for an unknown user: 404", ticket.from);
+        p.note_refused(
+            now,
+            &format_args!("request from {} for an unknown user: 404", ticket.from),
+        );
         super::response::reply(p, ticket, 404, "Not Found", &[]);
     } else if listed {
         ticket.direction = Direction::OutgoingRequest;
@@ -176,10 +179,11 @@ fn unknown(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
         super::response::reply(p, ticket, 408, "Request Timeout", &[]);
     } else {
         p.counters.relay_refused += 1;
-        log::warn!(
+        let what = format!(
             "request from {} for a host that is neither us nor registered: 403",
             ticket.from
         );
+        p.note_refused(now, &what);
         super::response::reply(p, ticket, 403, "Forbidden", &[]);
     }
 }
