@@ -5,6 +5,7 @@
 //! Module map, in pipeline order (upstream file in brackets): [`action`] (the types the shell
 //! and plugin host see), [`acl`] (accessctl.c), [`direction`] (sip_utils.c
 //! sip_find_direction), [`register`] (register.c), [`request`] (proxy.c proxy_request),
+//! [`media`] (the RTP side of both), [`callid`] (obscure_loops),
 //! [`response`] (proxy.c proxy_response, sip_utils.c sip_gen_response), [`route`]
 //! (route_processing.c, next hop), [`sdp_media`] (proxy.c proxy_rewrite_invitation_body),
 //! [`rtp_table`] (rtpproxy_relay.c bookkeeping), [`auth`] (auth.c), [`regfile`] (the
@@ -41,7 +42,9 @@
 pub mod acl;
 pub mod action;
 pub mod auth;
+pub mod callid;
 pub mod direction;
+pub mod media;
 mod pipeline;
 pub mod regfile;
 pub mod register;

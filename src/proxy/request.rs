@@ -1,5 +1,6 @@
 //! Requests passing through: proxy.c:proxy_request (inventory §5.2), plus the rewrites
-//! requests and responses share (Contact masquerading, User-Agent, SDP, Call-ID obscuring).
+//! requests and responses share (Contact masquerading, User-Agent); the media side is in
+//! [`super::media`], Call-ID obscuring in [`super::callid`].
 //!
 //! Unknown targets (upstream answers 408 to all of them, after PROXY_UNK):
 //! - a request whose Request-URI names this proxy but no registered user: **404**;
@@ -21,14 +22,11 @@ use crate::sip::{Contact, HeaderName, Message, Position, Uri};
 
 use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
 use super::register::{same_user_host, Binding};
-use super::rtp_table::{CallDirection, Leg, RtpCommand, Txn};
-use super::sdp_media::{self, SdpContext, SdpError};
-use super::{direction, route, Proxy};
+use super::rtp_table::Leg;
+use super::{callid, direction, media, route, Proxy};
 
 /// The magic cookie of RFC 3261 §8.1.1.7.
 const MAGIC_COOKIE: &str = "z9hG4bK";
-/// upstream's obscure_loops marker.
-const OBSCURE_MARK: &str = "-siproxd";
 
 /// Lowercase hex MD5 over the parts, each followed by a 0 byte.
 pub fn md5_hex(parts: &[&[u8]]) -> String {
@@ -205,10 +203,10 @@ fn incoming(
     if let Some(contact) = &contact {
         ticket.msg.set_request_uri(contact.as_bytes())?;
     }
-    if !media(p, now, ticket, Leg::Outbound)? {
+    if !media::process(p, now, ticket, Leg::Outbound)? {
         return Ok(false);
     }
-    unobscure_call_id(p, &mut ticket.msg)?;
+    callid::unobscure(p, &mut ticket.msg)?;
     if method_of(&ticket.msg) != b"REGISTER" {
         if let Some(inbound) = p.ifaces.inbound {
             let rr = route::own_record_route(inbound, p.settings.listen_port);
@@ -255,10 +253,10 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
     }
     masquerade_contacts(p, ticket)?;
     apply_ua_string(p, &mut ticket.msg)?;
-    if !media(p, now, ticket, Leg::Inbound)? {
+    if !media::process(p, now, ticket, Leg::Inbound)? {
         return Ok(false);
     }
-    obscure_call_id(p, &mut ticket.msg)?;
+    callid::obscure(p, &mut ticket.msg)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
     ticket.msg.decrement_max_forwards()?;
     ticket.next_hop = ticket.next_hop.take().or(Some(to));
@@ -411,238 +409,5 @@ pub fn apply_ua_string(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::E
             Ok(())
         }
         None => Ok(()),
-    }
-}
-
-fn from_tag(msg: &Message) -> Option<String> {
-    let tag = msg.from().ok()?.tag()?.to_vec();
-    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
-}
-
-fn to_tag(msg: &Message) -> Option<String> {
-    let tag = msg.to().ok()?.tag()?.to_vec();
-    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
-}
-
-fn set_call_id(msg: &mut Message, id: &str) -> Result<(), crate::sip::Error> {
-    msg.set_header(HeaderName::CallId, id.as_bytes());
-    Ok(())
-}
-
-fn is_register_related(msg: &Message) -> bool {
-    msg.cseq().is_ok_and(|c| c.method == b"REGISTER")
-}
-
-/// sip_utils.c:sip_obscure_callid for outgoing requests (append `-siproxd<From tag>` once)
-/// and outgoing responses to BYE (append `-siproxd<To tag>`).
-pub fn obscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
-    if !p.settings.obscure_loops || is_register_related(msg) {
-        return Ok(());
-    }
-    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
-    if call_id.contains(OBSCURE_MARK) {
-        return Ok(());
-    }
-    let tag = if msg.is_request() {
-        from_tag(msg)
-    } else if msg.cseq()?.method == b"BYE" {
-        to_tag(msg)
-    } else {
-        None
-    };
-    match tag {
-        Some(tag) => set_call_id(msg, &format!("{call_id}{OBSCURE_MARK}{tag}")),
-        None => Ok(()),
-    }
-}
-
-/// The obscuring undone: incoming responses always; incoming requests when the marker is
-/// not the sender's own From tag.
-pub fn unobscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
-    if !p.settings.obscure_loops || is_register_related(msg) {
-        return Ok(());
-    }
-    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
-    let Some(at) = call_id.rfind(OBSCURE_MARK) else {
-        return Ok(());
-    };
-    let marker_tag = call_id.get(at + OBSCURE_MARK.len()..).unwrap_or_default();
-    if msg.is_request() && from_tag(msg).as_deref() == Some(marker_tag) {
-        return Ok(());
-    }
-    set_call_id(msg, call_id.get(..at).unwrap_or_default())
-}
-
-/// `user@host` of a URI (upstream's client_id).
-fn user_host(uri: &Uri<'_>) -> String {
-    let user = String::from_utf8_lossy(uri.user().unwrap_or_default());
-    format!("{user}@{}", String::from_utf8_lossy(uri.host()))
-}
-
-/// True when the body is SDP (Content-Type application/sdp, or none with a `v=` body).
-fn has_sdp(msg: &Message) -> bool {
-    if msg.body().is_empty() {
-        return false;
-    }
-    match msg.content_type() {
-        Ok(Some(ct)) => ct.is_sdp(),
-        Ok(None) => msg.body().starts_with(b"v="),
-        Err(_) => false,
-    }
-}
-
-/// The media side of a request or response written by `from`'s peer (LAN phone =
-/// Inbound): SDP rewrite through the RTP table, teardown on BYE/CANCEL and final errors.
-/// Returns false when the request was answered 503 because no relay port was free.
-pub fn media(
-    p: &mut Proxy,
-    now: Now,
-    ticket: &mut Ticket,
-    from: Leg,
-) -> Result<bool, crate::sip::Error> {
-    if !p.settings.rtp_enabled {
-        return Ok(true);
-    }
-    let cseq = ticket.msg.cseq()?;
-    let (seq, method) = (cseq.seq, cseq.method.to_vec());
-    let call_id = String::from_utf8_lossy(ticket.msg.call_id()?).into_owned();
-    let request = ticket.msg.is_request();
-    let requested_by = if request { from } else { from.opposite() };
-    let txn = Txn {
-        cseq: seq,
-        requested_by,
-    };
-    let code = ticket.msg.status_code().unwrap_or(0);
-    let commands = match (request, method.as_slice()) {
-        (true, b"BYE") => p.rtp.close_call(&call_id),
-        (true, b"CANCEL") => p.rtp.cancel(
-            &call_id,
-            Txn {
-                cseq: seq,
-                requested_by,
-            },
-        ),
-        (false, b"INVITE" | b"UPDATE") if code >= 300 => p.rtp.final_response(&call_id, txn, code),
-        _ => Vec::new(),
-    };
-    if commands
-        .iter()
-        .any(|c| matches!(c, RtpCommand::Close { .. }))
-    {
-        p.rtp_commands.extend(commands);
-        p.forget_finished_calls();
-    } else {
-        p.rtp_commands.extend(commands);
-    }
-    let carries = matches!(method.as_slice(), b"INVITE" | b"ACK" | b"PRACK" | b"UPDATE");
-    if !carries || !has_sdp(&ticket.msg) || (!request && !(101..300).contains(&code)) {
-        return Ok(true);
-    }
-    let ok = rewrite_sdp(p, now, ticket, from, txn, &call_id)?;
-    if !request && (200..300).contains(&code) {
-        let cmds = p.rtp.final_response(&call_id, txn, code);
-        p.rtp_commands.extend(cmds);
-    }
-    Ok(ok)
-}
-
-/// The LAN party of a message written by `from`'s peer: the sender of a request from the
-/// LAN or the recipient of one from the WAN (From / To accordingly).
-fn lan_party(msg: &Message, from: Leg) -> String {
-    let use_from = msg.is_request() == (from == Leg::Inbound);
-    let party = if use_from { msg.from() } else { msg.to() };
-    party
-        .ok()
-        .and_then(|a| a.uri().ok().map(|u| user_host(&u)))
-        .unwrap_or_default()
-}
-
-fn sdp_context(
-    p: &mut Proxy,
-    ticket: &Ticket,
-    from: Leg,
-    txn: Txn,
-    call_id: &str,
-) -> Option<SdpContext> {
-    let client_id = lan_party(&ticket.msg, from);
-    let placed_by_lan = ticket.msg.is_request() == (from == Leg::Inbound);
-    let guess = if placed_by_lan {
-        CallDirection::Outgoing
-    } else {
-        CallDirection::Incoming
-    };
-    let record = p
-        .calls
-        .entry((call_id.to_string(), client_id.clone()))
-        .or_default();
-    let call_direction = *record.direction.get_or_insert(guess);
-    let (bind_ip, advertise) = match from {
-        Leg::Inbound => (
-            p.ifaces.outbound.or(p.ifaces.host_outbound)?,
-            p.ifaces.advertised_outbound()?,
-        ),
-        Leg::Outbound => (p.ifaces.inbound?, p.ifaces.inbound?),
-    };
-    Some(SdpContext {
-        call_id: call_id.to_string(),
-        call_direction,
-        client_id,
-        txn,
-        from,
-        bind_ip,
-        advertise,
-    })
-}
-
-fn rewrite_sdp(
-    p: &mut Proxy,
-    now: Now,
-    ticket: &mut Ticket,
-    from: Leg,
-    txn: Txn,
-    call_id: &str,
-) -> Result<bool, crate::sip::Error> {
-    let Some(ctx) = sdp_context(p, ticket, from, txn, call_id) else {
-        return Ok(true);
-    };
-    match sdp_media::rewrite(ticket.msg.body(), &ctx, &mut p.rtp, now.mono) {
-        Ok(done) => {
-            note_streams(p, &ctx, &done.commands);
-            p.rtp_commands.extend(done.commands);
-            ticket.msg.set_body(&done.body);
-            Ok(true)
-        }
-        Err(SdpError::Rtp(e)) => {
-            note_streams(p, &ctx, &[]);
-            p.counters.rtp_ports_exhausted += 1;
-            log::error!("call {call_id}: {e}");
-            if ticket.msg.is_request() && ticket.msg.method() != Some(b"ACK".as_slice()) {
-                super::response::reply(p, ticket, 503, "Service Unavailable", &[]);
-                return Ok(false);
-            }
-            Ok(true)
-        }
-        Err(e) => {
-            log::warn!("call {call_id}: SDP left unchanged: {e}");
-            Ok(true)
-        }
-    }
-}
-
-/// Remembers the streams a call leg opened; a leg that opened none is forgotten again.
-fn note_streams(p: &mut Proxy, ctx: &SdpContext, commands: &[RtpCommand]) {
-    let key = (ctx.call_id.clone(), ctx.client_id.clone());
-    let Some(record) = p.calls.get_mut(&key) else {
-        return;
-    };
-    for c in commands {
-        if let RtpCommand::Open { id, .. } = c {
-            if !record.streams.contains(id) {
-                record.streams.push(*id);
-            }
-        }
-    }
-    if record.streams.is_empty() {
-        p.calls.remove(&key);
     }
 }

@@ -12,7 +12,7 @@ use crate::sip::{build_response, Message, Position, Via};
 
 use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
 use super::rtp_table::Leg;
-use super::{direction, request, route, Proxy};
+use super::{callid, direction, media, request, route, Proxy};
 
 /// True when a Via value is one this proxy wrote: one of its addresses and its listen port.
 pub fn is_own_via(p: &Proxy, via: &Via<'_>) -> bool {
@@ -160,13 +160,13 @@ fn fallback_direction(p: &Proxy, found: Direction, own_ip: IpAddr) -> Direction 
 
 /// WAN → LAN: SDP to the inbound side, REGISTER bookkeeping, own Record-Route at the end.
 fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
-    request::unobscure_call_id(p, &mut ticket.msg)?;
+    callid::unobscure(p, &mut ticket.msg)?;
     let method = ticket.msg.cseq()?.method.to_vec();
     if method == b"REGISTER" {
         super::registrar::register_response(p, now, &mut ticket.msg)?;
         return Ok(());
     }
-    request::media(p, now, ticket, Leg::Outbound)?;
+    media::process(p, now, ticket, Leg::Outbound)?;
     if let Some(inbound) = p.ifaces.inbound {
         let rr = route::own_record_route(inbound, p.settings.listen_port);
         ticket.msg.add_record_route(rr.as_bytes(), Position::Bottom);
@@ -178,7 +178,7 @@ fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::s
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
     request::masquerade_contacts(p, ticket)?;
     request::apply_ua_string(p, &mut ticket.msg)?;
-    request::media(p, now, ticket, Leg::Inbound)?;
+    media::process(p, now, ticket, Leg::Inbound)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
     Ok(())
 }
