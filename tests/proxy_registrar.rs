@@ -406,3 +406,42 @@ Content-Length: 0
         }
     );
 }
+
+#[test]
+fn obscured_call_id_is_restored_for_the_phone_and_reapplied_on_its_bye_answer() {
+    let mut net = registered("obscure_loops = 1\n");
+    let bye = "BYE sip:alice@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 198.51.100.3:5060;branch=z9hG4bK-ob1
+Max-Forwards: 70
+From: <sip:bob@example.test>;tag=b9
+To: <sip:alice@example.test>;tag=c9
+Call-ID: c9@10.99.0.10-siproxdc9
+CSeq: 2 BYE
+Content-Length: 0
+
+";
+    net.send(remote(), bye);
+    let out = String::from_utf8(net.one().bytes).unwrap();
+    assert!(out.contains("\r\nCall-ID: c9@10.99.0.10\r\n"), "{out}");
+    let ours = branch_for("z9hG4bK-ob1");
+    net.send(
+        phone(),
+        &format!(
+            "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.99.0.1:5060;branch={ours}
+Via: SIP/2.0/UDP 198.51.100.3:5060;branch=z9hG4bK-ob1
+From: <sip:bob@example.test>;tag=b9
+To: <sip:alice@example.test>;tag=c9
+Call-ID: c9@10.99.0.10
+CSeq: 2 BYE
+Content-Length: 0
+
+"
+        ),
+    );
+    let out = String::from_utf8(net.one().bytes).unwrap();
+    assert!(
+        out.contains("\r\nCall-ID: c9@10.99.0.10-siproxdc9\r\n"),
+        "{out}"
+    );
+}

@@ -174,8 +174,10 @@ fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::s
     Ok(())
 }
 
-/// LAN → WAN: Contact masqueraded, User-Agent, SDP to the WAN side, own Record-Route gone.
+/// LAN → WAN: Call-ID obscured (BYE answers), Contact masqueraded, User-Agent, SDP to the
+/// WAN side, own Record-Route gone.
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+    callid::obscure(p, &mut ticket.msg)?;
     request::masquerade_contacts(p, ticket)?;
     request::apply_ua_string(p, &mut ticket.msg)?;
     media::process(p, now, ticket, Leg::Inbound)?;
