@@ -340,6 +340,8 @@ pub struct RtpTable {
     streams: HashMap<StreamId, Stream>,
     by_key: HashMap<StreamKey, StreamId>,
     next_id: u64,
+    /// Ports whose release the pool refused (a double release); must stay 0.
+    release_errors: u64,
 }
 
 impl RtpTable {
@@ -351,6 +353,7 @@ impl RtpTable {
             streams: HashMap::new(),
             by_key: HashMap::new(),
             next_id: 1,
+            release_errors: 0,
         })
     }
 
@@ -362,6 +365,17 @@ impl RtpTable {
     /// Port pairs allocated over all local addresses.
     pub fn pairs_in_use(&self) -> usize {
         self.pool.allocated()
+    }
+
+    /// Relay ports held by open streams (equals [`RtpTable::pairs_in_use`] unless a port
+    /// leaked).
+    pub fn locals_in_use(&self) -> usize {
+        self.streams.values().map(|s| s.locals().count()).sum()
+    }
+
+    /// Releases the pool refused (double releases): 0 unless there is a bug.
+    pub fn release_errors(&self) -> u64 {
+        self.release_errors
     }
 
     /// The stream with this key, if open.
@@ -551,6 +565,7 @@ impl RtpTable {
         self.by_key.remove(&stream.key);
         for local in stream.locals() {
             if let Err(e) = self.pool.release(local.ip(), local.port()) {
+                self.release_errors += 1;
                 log::error!("rtp stream {id}: {e}");
             }
         }
