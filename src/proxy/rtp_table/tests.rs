@@ -631,3 +631,25 @@ fn random_call_churn_never_leaks_or_double_releases_a_port() {
     assert_eq!(t.stream_count(), 0);
     assert_eq!(t.pairs_in_use(), 0);
 }
+
+#[test]
+fn single_address_router_gets_half_the_streams_like_upstream() {
+    // In front of NAT with one NIC, inbound and outbound relay sockets share one address:
+    // 7070-7089 gives 5 concurrent streams instead of 10 (inventory §5.6).
+    let mut t = table();
+    let now = Instant::now();
+    let one = |d: MediaDescription| MediaDescription {
+        bind_ip: LAN_IP,
+        ..d
+    };
+    for i in 0..5 {
+        let c = format!("c{i}");
+        t.media(now, &one(offer(&c, 1, PHONE, 6000))).unwrap();
+        t.media(now, &one(answer(&c, 1, REMOTE, 6000))).unwrap();
+    }
+    let err = t.media(now, &one(offer("c5", 1, PHONE, 6000))).unwrap_err();
+    assert!(
+        matches!(err, RtpTableError::PortsExhausted { pairs: 10, .. }),
+        "{err}"
+    );
+}
