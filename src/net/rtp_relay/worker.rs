@@ -391,7 +391,7 @@ struct BatchCtx {
 
 /// Admit, count and forward one received batch from socket `ctx.k` of `s`.
 fn relay_batch(s: &mut Slot, ctx: &BatchCtx, batch: &mut RecvBatch, delayed: &mut DelayQueue) {
-    let is_rtp = ctx.k % 2 == 0;
+    let is_rtp = ctx.k.is_multiple_of(2);
     let (rx_leg, tx_leg) = if ctx.k < 2 {
         (&mut s.inbound, &mut s.outbound)
     } else {
