@@ -21,7 +21,8 @@
 //! - Latching (upstream has none): on legs with `latch` on (the WAN leg by default) the peer's
 //!   real source is learnt — at once if it equals the SDP address, else after
 //!   `probation_packets` consecutive packets from one source — and used as the destination;
-//!   afterwards other sources are dropped and counted (`dropped_foreign_source`).
+//!   afterwards other sources are dropped and counted (`dropped_foreign_source`). RTCP
+//!   latches on its own, at once when it comes from the latched RTP source's address.
 //! - Packets arriving before the other leg's peer is known, or while it is on hold, are
 //!   dropped and counted (`dropped_no_peer`); upstream drops them silently, and sends to
 //!   0.0.0.0 on hold.
