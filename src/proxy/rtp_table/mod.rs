@@ -45,6 +45,7 @@
 //!   (upstream kills held calls after `rtp_timeout`, see `siproxd.conf.example` "Be aware").
 //!   The relay does not send to `0.0.0.0` (upstream does, then stops the stream on the error).
 //! - `rtp_timeout = 0` means "never time out" instead of "die within ~1 s".
+//! - New SDP for a stream (re-INVITE, UPDATE) restarts its timeout clock, as RTP does.
 //! - CANCEL closes the streams created by the cancelled INVITE (all of them for an initial
 //!   INVITE, as upstream); it does not tear down a call whose re-INVITE was cancelled.
 #![forbid(unsafe_code)]
@@ -427,6 +428,9 @@ impl RtpTable {
         };
         let local = self.ensure_local(id, desc, &mut commands)?;
         self.set_peer(id, desc, &mut commands);
+        // New SDP shows the dialog is alive (e.g. session-timer re-INVITEs during a long
+        // hold): restart the timeout clock. Upstream only counts RTP.
+        self.record_activity(id, now);
         Ok(MediaOutcome {
             id,
             port: local.port(),
