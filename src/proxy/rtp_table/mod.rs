@@ -27,13 +27,15 @@
 //!    [`MediaOutcome::port`] into the `m=` line (and its address into `c=`/`o=`), and hands
 //!    [`MediaOutcome::commands`] to the relay *in order, before* sending the message.
 //!    `Err(PortsExhausted)` on a request becomes a 503 with the error's text in the log. If
-//!    the relay cannot bind an `Open` (`RelayError::Bind`), the proxy calls
-//!    [`RtpTable::close_stream`], applies the returned `Close`, and answers 503.
+//!    the relay cannot bind an `Open` (`RelayError::Bind`), the stream must be closed in the
+//!    table and the relay and the request answered 503; the shell's
+//!    `net::rtp_relay::apply_commands` does the closing and returns the error.
 //! 2. Final responses to INVITE/UPDATE: [`RtpTable::final_response`]; CANCEL:
 //!    [`RtpTable::cancel`]; BYE or dialog end: [`RtpTable::close_call`]. Apply what they
 //!    return.
 //! 3. Timers: [`RtpTable::poll_timeout`] / [`RtpTable::handle_timeout`]; every relay report
-//!    entry with `last_rtp = Some(t)` becomes [`RtpTable::record_activity`]`(id, t)`.
+//!    entry with `last_rtp = Some(t)` becomes [`RtpTable::record_activity`]`(id, t)`
+//!    (`net::rtp_relay::record_report`).
 //!
 //! # Deliberate differences from upstream (each one a fix users asked for)
 //! - A 4xx/5xx/6xx to a re-INVITE keeps the established media: only streams *created* by the
