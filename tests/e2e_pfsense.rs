@@ -28,7 +28,6 @@ mod common;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::netns::*;
@@ -311,7 +310,7 @@ fn pfsense_package_drives_the_daemon() {
     if !can_run("pfsense_package_drives_the_daemon") {
         return;
     }
-    let mut lab = Lab::new();
+    let lab = Lab::new();
     let scratch = Scratch::new("pfsense");
     // siproxd_create_chroot(): the jail, owned by nobody.
     let jail = scratch.path("var-siproxd");
