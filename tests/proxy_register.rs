@@ -262,3 +262,24 @@ fn tcp_register_gets_transport_tcp_and_received_rport() {
     assert!(text.contains("\r\nVia: SIP/2.0/TCP 10.99.0.10:5060;branch=z9hG4bK-reg-1;received=10.99.0.10;rport=40000\r\n"));
     assert!(text.contains("\r\nContact: <sip:alice@198.51.100.1;transport=tcp>;+sip.instance"));
 }
+
+#[test]
+fn star_from_a_registered_phone_unbinds_every_contact_and_is_forwarded() {
+    let mut net = TestNet::new("");
+    register_alice(&mut net, "<sip:alice@198.51.100.1>;expires=600");
+    let star = REGISTER
+        .replace(
+            "Contact: <sip:alice@10.99.0.10:5060>;+sip.instance=\"<urn:uuid:1>\"",
+            "Contact: *",
+        )
+        .replace("Expires: 600", "Expires: 0")
+        .replace("CSeq: 1", "CSeq: 2");
+    net.send(phone(), &star);
+    let out = net.one();
+    assert_eq!(out.to, provider());
+    assert!(String::from_utf8(out.bytes)
+        .unwrap()
+        .contains("\r\nContact: *\r\n"));
+    net.advance(6);
+    assert_eq!(net.proxy.status().registrations, 0);
+}

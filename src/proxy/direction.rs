@@ -136,3 +136,109 @@ pub fn find(
         binding: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::action::Transport;
+    use crate::proxy::register::RegisterRequest;
+
+    const PHONE: &str = "10.99.0.10:5062";
+
+    fn table() -> Registrations {
+        let mut regs = Registrations::new(8);
+        let req = RegisterRequest {
+            aor: "sip:alice@example.test",
+            contact: "sip:a1@10.99.0.10:5062",
+            masq: "sip:alice@198.51.100.1".into(),
+            expires: 600,
+            call_id: "r",
+            source: PHONE.parse().unwrap(),
+            transport: Transport::Udp,
+            confirmed: true,
+        };
+        regs.register(&req, 1000);
+        regs
+    }
+
+    fn ifaces() -> Interfaces {
+        Interfaces {
+            inbound: "10.99.0.1".parse().ok(),
+            outbound: "198.51.100.1".parse().ok(),
+            host_outbound: None,
+        }
+    }
+
+    fn dir(text: &str, from: &str) -> Direction {
+        let msg = Message::parse_datagram(text.replace('\n', "\r\n").as_bytes()).unwrap();
+        find(&table(), &ifaces(), &msg, from.parse().unwrap(), 1001).direction
+    }
+
+    fn request(ruri: &str, to: &str) -> String {
+        format!("OPTIONS {ruri} SIP/2.0\nVia: SIP/2.0/UDP 203.0.113.5\nFrom: <sip:x@203.0.113.5>;tag=1\nTo: <{to}>\nCall-ID: d\nCSeq: 1 OPTIONS\n\n")
+    }
+
+    fn response(from: &str, second_via: &str) -> String {
+        format!("SIP/2.0 200 OK\nVia: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKx\nVia: SIP/2.0/UDP {second_via};branch=z9hG4bKy\nFrom: <{from}>;tag=1\nTo: <sip:b@203.0.113.5>;tag=2\nCall-ID: d\nCSeq: 1 OPTIONS\n\n")
+    }
+
+    #[test]
+    fn rule_1_source_is_a_registered_phone() {
+        assert_eq!(
+            dir(
+                &request("sip:b@203.0.113.5", "sip:b@203.0.113.5"),
+                "10.99.0.10:9"
+            ),
+            Direction::OutgoingRequest
+        );
+    }
+
+    #[test]
+    fn rule_2_and_3_to_or_request_uri_match_a_binding() {
+        let wan = "203.0.113.5:5060";
+        assert_eq!(
+            dir(&request("sip:q@203.0.113.5", "sip:alice@example.test"), wan),
+            Direction::IncomingRequest
+        );
+        assert_eq!(
+            dir(
+                &request("sip:alice@198.51.100.1:5060", "sip:other@x.test"),
+                wan
+            ),
+            Direction::IncomingRequest
+        );
+        // Rule 3 matches the AOR for other methods, never for a REGISTER.
+        let by_aor = request("sip:alice@example.test", "sip:carol@example.test");
+        assert_eq!(dir(&by_aor, wan), Direction::IncomingRequest);
+        let reg = by_aor.replace("OPTIONS", "REGISTER");
+        assert_eq!(dir(&reg, wan), Direction::Unknown);
+    }
+
+    #[test]
+    fn rule_4_user_only_and_rule_5_second_via() {
+        let wan = "203.0.113.5:5060";
+        assert_eq!(
+            dir(
+                &request("sip:q@203.0.113.5", "sip:alice@other-host.test"),
+                wan
+            ),
+            Direction::IncomingRequest
+        );
+        assert_eq!(
+            dir(&response("sip:z@y.test", "10.99.0.10:5062"), wan),
+            Direction::IncomingResponse
+        );
+        assert_eq!(
+            dir(&response("sip:z@y.test", "10.99.0.10:5063"), wan),
+            Direction::Unknown
+        );
+    }
+
+    #[test]
+    fn rule_6_loopback_and_own_addresses_are_lan() {
+        let text = request("sip:b@203.0.113.5", "sip:b@203.0.113.5");
+        assert_eq!(dir(&text, "127.0.0.1:5070"), Direction::OutgoingRequest);
+        assert_eq!(dir(&text, "10.99.0.1:5070"), Direction::OutgoingRequest);
+        assert_eq!(dir(&text, "203.0.113.5:5060"), Direction::Unknown);
+    }
+}

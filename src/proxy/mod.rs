@@ -5,11 +5,29 @@
 //! Module map, in pipeline order (upstream file in brackets): [`action`] (the types the shell
 //! and plugin host see), [`acl`] (accessctl.c), [`direction`] (sip_utils.c
 //! sip_find_direction), [`register`] (register.c), [`request`] (proxy.c proxy_request),
+//! [`media`] (the RTP side of both), [`callid`] (obscure_loops),
 //! [`response`] (proxy.c proxy_response, sip_utils.c sip_gen_response), [`route`]
 //! (route_processing.c, next hop), [`sdp_media`] (proxy.c proxy_rewrite_invitation_body),
 //! [`rtp_table`] (rtpproxy_relay.c bookkeeping), [`auth`] (auth.c), [`regfile`] (the
-//! registration file), [`edit`] (span edits on messages), [`testnet`] (the in-memory
+//! registration file), [`testnet`] (the in-memory
 //! harness for scenario tests).
+//!
+//! # Deliberate differences from upstream (each documented where it is made)
+//! - Messages are edited in place; every byte the proxy does not change leaves as it came
+//!   (upstream re-encodes through libosip2, on-the-wire §5).
+//! - Several bindings per AOR; the registrar's 2xx is matched leniently and its Expires
+//!   header is honoured; no silent expiry ~10 s after registering ([`register`]).
+//! - A full registration table answers 503; registrar-mode bad credentials answer 403
+//!   (registrar.rs).
+//! - Unknown targets: 404 for an unknown user at our address, 403 for a relay attempt from
+//!   a public address, 408 (as upstream) for an unregistered private source; members of a
+//!   non-empty `hosts_allow_reg` are proxied unregistered ([`request`]).
+//! - Responses follow `received`/`rport` for UDP too (RFC 3581); UDP `;rport` requests are
+//!   filled in ([`response`], [`request`]).
+//! - The transport follows the next hop, bridging UDP and TCP ([`request`]).
+//! - A rejected re-INVITE keeps the established media; port exhaustion answers 503
+//!   ([`rtp_table`], [`request`]).
+//! - No Record-Route on REGISTER requests and responses (meaningless there, RFC 3261 §10.3).
 #![forbid(unsafe_code)]
 #![cfg_attr(
     not(test),
@@ -24,8 +42,9 @@
 pub mod acl;
 pub mod action;
 pub mod auth;
+pub mod callid;
 pub mod direction;
-pub mod edit;
+pub mod media;
 mod pipeline;
 pub mod regfile;
 pub mod register;
@@ -165,7 +184,8 @@ struct CallRecord {
     streams: Vec<StreamId>,
 }
 
-/// Malformed input is logged at most once per this interval (with a count of the rest).
+/// Malformed input and refusals are logged at most once per this interval (with a count
+/// of the rest).
 const MALFORMED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The proxy state machine. See the module doc and DESIGN.md §1.
@@ -185,7 +205,8 @@ pub struct Proxy {
     counters: Counters,
     hooks: Box<dyn StageHooks>,
     last_now: Now,
-    malformed_log: (Option<Instant>, u64),
+    malformed_log: LogLimiter,
+    refused_log: LogLimiter,
 }
 
 fn build_acl(cfg: &Config, secrets: &Secrets) -> Result<acl::Acl, acl::AclError> {
@@ -246,7 +267,8 @@ impl Proxy {
             counters: Counters::default(),
             hooks: Box::new(NoHooks),
             last_now: now,
-            malformed_log: (None, 0),
+            malformed_log: LogLimiter::default(),
+            refused_log: LogLimiter::default(),
         })
     }
 
@@ -299,7 +321,7 @@ impl Proxy {
     }
 
     /// Drops call records whose streams are all gone.
-    fn forget_finished_calls(&mut self) {
+    pub(crate) fn forget_finished_calls(&mut self) {
         let rtp = &self.rtp;
         self.calls
             .retain(|_, c| c.streams.iter().any(|id| rtp.stream(*id).is_some()));
@@ -365,16 +387,40 @@ impl Proxy {
     /// Logs a malformed message, at most once per [`MALFORMED_LOG_INTERVAL`].
     fn note_malformed(&mut self, now: Now, from: SocketAddr, what: &dyn std::fmt::Display) {
         self.counters.malformed += 1;
-        let (last, suppressed) = self.malformed_log;
-        let due =
-            last.is_none_or(|t| now.mono.saturating_duration_since(t) >= MALFORMED_LOG_INTERVAL);
-        if due {
+        if let Some(suppressed) = self.malformed_log.allow(now.mono) {
             log::warn!(
                 "dropped malformed message from {from}: {what} ({suppressed} more not logged)"
             );
-            self.malformed_log = (Some(now.mono), 0);
-        } else {
-            self.malformed_log.1 += 1;
         }
+    }
+
+    /// Logs a refused request (scanners send many), at most once per interval.
+    fn note_refused(&mut self, now: Now, what: &dyn std::fmt::Display) {
+        if let Some(suppressed) = self.refused_log.allow(now.mono) {
+            log::warn!("{what} ({suppressed} more refusals not logged)");
+        }
+    }
+}
+
+/// At most one log line per [`MALFORMED_LOG_INTERVAL`], counting the ones left out.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogLimiter {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// `Some(suppressed since the last line)` when a line may be written now.
+    fn allow(&mut self, now: Instant) -> Option<u64> {
+        let due = self
+            .last
+            .is_none_or(|t| now.saturating_duration_since(t) >= MALFORMED_LOG_INTERVAL);
+        if !due {
+            self.suppressed += 1;
+            return None;
+        }
+        let suppressed = std::mem::take(&mut self.suppressed);
+        self.last = Some(now);
+        Some(suppressed)
     }
 }

@@ -244,6 +244,9 @@ impl Registrations {
 
     /// Removes bindings past expiry plus grace; returns them. Mirrors register_agemap.
     pub fn expire(&mut self, now: u64) -> Vec<Binding> {
+        if self.next_expiry().is_none_or(|at| at > now) {
+            return Vec::new();
+        }
         let (gone, kept) = std::mem::take(&mut self.bindings)
             .into_iter()
             .partition(|b| b.expires + GRACE_SECS <= now);

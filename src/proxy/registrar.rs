@@ -16,7 +16,6 @@ use crate::sip::{Contact, HeaderName, Message, Uri};
 
 use super::action::{Now, Ticket};
 use super::auth::{self, Credentials};
-use super::edit;
 use super::register::{same_user_host, RegisterRequest, Registered};
 use super::route::{self, host_of};
 use super::{response, Proxy};
@@ -106,11 +105,8 @@ pub(super) fn record(
 ) -> Result<bool, crate::sip::Error> {
     let f = facts(p, &ticket.msg)?;
     if f.add_expires {
-        edit::add_header(
-            &mut ticket.msg,
-            b"Expires",
-            f.expires.to_string().as_bytes(),
-        )?;
+        let expires = f.expires.to_string();
+        ticket.msg.add_header(b"Expires", expires.as_bytes());
     }
     let known = p
         .regs
@@ -344,7 +340,7 @@ pub(super) fn register_response(
         b.contact
     );
     if let Some(ci) = ci {
-        edit::set_contact_uri(msg, ci, b.contact.as_bytes())?;
+        msg.set_contact_uri(ci, b.contact.as_bytes())?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Requests passing through: proxy.c:proxy_request (inventory §5.2), plus the rewrites
-//! requests and responses share (Contact masquerading, User-Agent, SDP, Call-ID obscuring).
+//! requests and responses share (Contact masquerading, User-Agent); the media side is in
+//! [`super::media`], Call-ID obscuring in [`super::callid`].
 //!
 //! Unknown targets (upstream answers 408 to all of them, after PROXY_UNK):
 //! - a request whose Request-URI names this proxy but no registered user: **404**;
@@ -17,19 +18,15 @@ use std::net::IpAddr;
 
 use md5::{Digest, Md5};
 
-use crate::sip::{Contact, HeaderName, Message, Uri};
+use crate::sip::{Contact, HeaderName, Message, Position, Uri};
 
 use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
-use super::edit::{self, Position};
 use super::register::{same_user_host, Binding};
-use super::rtp_table::{CallDirection, Leg, RtpCommand, Txn};
-use super::sdp_media::{self, SdpContext, SdpError};
-use super::{direction, route, Proxy};
+use super::rtp_table::Leg;
+use super::{callid, direction, media, route, Proxy};
 
 /// The magic cookie of RFC 3261 §8.1.1.7.
 const MAGIC_COOKIE: &str = "z9hG4bK";
-/// upstream's obscure_loops marker.
-const OBSCURE_MARK: &str = "-siproxd";
 
 /// Lowercase hex MD5 over the parts, each followed by a 0 byte.
 pub fn md5_hex(parts: &[&[u8]]) -> String {
@@ -96,7 +93,10 @@ fn mark_received(ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
     if params.is_empty() {
         return Ok(());
     }
-    edit::set_top_via_params(&mut ticket.msg, &params)
+    for (name, value) in params {
+        ticket.msg.set_top_via_param(name, Some(value))?;
+    }
+    Ok(())
 }
 
 /// proxy.c:proxy_request. See the module doc.
@@ -156,7 +156,10 @@ fn unknown(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
     let listed = p.settings.allow_reg_listed && p.acl.check(ticket.from.ip()).register;
     if ruri_is_me {
         p.counters.unknown_target += 1;
-        log::info!("request from {} for an unknown user: 404", ticket.from);
+        p.note_refused(
+            now,
+            &format_args!("request from {} for an unknown user: 404", ticket.from),
+        );
         super::response::reply(p, ticket, 404, "Not Found", &[]);
     } else if listed {
         ticket.direction = Direction::OutgoingRequest;
@@ -174,10 +177,11 @@ fn unknown(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
         super::response::reply(p, ticket, 408, "Request Timeout", &[]);
     } else {
         p.counters.relay_refused += 1;
-        log::warn!(
+        let what = format!(
             "request from {} for a host that is neither us nor registered: 403",
             ticket.from
         );
+        p.note_refused(now, &what);
         super::response::reply(p, ticket, 403, "Forbidden", &[]);
     }
 }
@@ -194,57 +198,92 @@ fn incoming(
     ticket: &mut Ticket,
     binding: Option<usize>,
 ) -> Result<bool, crate::sip::Error> {
-    let contact = binding
-        .and_then(|i| p.regs.get(i))
-        .map(|b| b.contact.clone());
+    let bound = binding.and_then(|i| p.regs.get(i));
+    let (contact, registered_over) = (bound.map(|b| b.contact.clone()), bound.map(|b| b.transport));
     if let Some(contact) = &contact {
-        edit::set_request_uri(&mut ticket.msg, contact.as_bytes())?;
+        ticket.msg.set_request_uri(contact.as_bytes())?;
     }
-    if !media(p, now, ticket, Leg::Outbound)? {
+    if !media::process(p, now, ticket, Leg::Outbound)? {
         return Ok(false);
     }
-    unobscure_call_id(p, &mut ticket.msg)?;
+    callid::unobscure(p, &mut ticket.msg)?;
     if method_of(&ticket.msg) != b"REGISTER" {
         if let Some(inbound) = p.ifaces.inbound {
             let rr = route::own_record_route(inbound, p.settings.listen_port);
-            edit::add_record_route(&mut ticket.msg, rr.as_bytes(), Position::Top)?;
+            ticket.msg.add_record_route(rr.as_bytes(), Position::Top);
         }
     }
-    edit::decrement_max_forwards(&mut ticket.msg)?;
+    ticket.msg.decrement_max_forwards()?;
+    route_to_phone(p, ticket, registered_over)
+}
+
+/// Next hop and own Via of an incoming request: the Request-URI (the phone's contact). The
+/// transport is the contact's `;transport=`, else the one the phone registered over (so a
+/// TCP call from the WAN reaches a UDP phone over UDP), else the one the request came in on.
+fn route_to_phone(
+    p: &Proxy,
+    ticket: &mut Ticket,
+    registered_over: Option<Transport>,
+) -> Result<bool, crate::sip::Error> {
     let Some(Ok(ruri)) = ticket.msg.request_uri() else {
         return Ok(false);
     };
-    let transport = route::uri_transport(&ruri).unwrap_or(ticket.transport);
-    ticket.next_hop = ticket
-        .next_hop
-        .take()
-        .or(Some(route::destination_of(&ruri)));
-    add_own_via(
-        p,
-        ticket,
-        p.ifaces.inbound,
-        transport,
-        p.settings.use_rport & 1 != 0,
-    )?;
+    let transport = route::uri_transport(&ruri)
+        .or(registered_over)
+        .unwrap_or(ticket.transport);
+    let to = route::destination_of(&ruri);
+    ticket.next_hop = ticket.next_hop.take().or(Some(to));
+    let rport = p.settings.use_rport & 1 != 0;
+    add_own_via(p, ticket, p.ifaces.inbound, transport, rport)?;
     Ok(true)
 }
 
 /// LAN → WAN: Contact masqueraded, User-Agent, media, Call-ID, own Record-Routes purged,
 /// next hop by Route / outbound proxy / Request-URI.
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate::sip::Error> {
-    masquerade_contacts(p, ticket)?;
-    apply_ua_string(p, &mut ticket.msg)?;
-    if !media(p, now, ticket, Leg::Inbound)? {
+    let (to, transport) = outgoing_next_hop(p, ticket)?;
+    if matches!(&to, Destination::Name { host, .. } if host.is_empty()) {
+        log::info!("request from {}: no host to send it to (tel: or other URI without an outbound proxy): 416", ticket.from);
+        super::response::reply(p, ticket, 416, "Unsupported URI Scheme", &[]);
         return Ok(false);
     }
-    obscure_call_id(p, &mut ticket.msg)?;
+    if is_self(p, &to) {
+        answer_for_self(p, ticket);
+        return Ok(false);
+    }
+    masquerade_contacts(p, ticket)?;
+    apply_ua_string(p, &mut ticket.msg)?;
+    if !media::process(p, now, ticket, Leg::Inbound)? {
+        return Ok(false);
+    }
+    callid::obscure(p, &mut ticket.msg)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
-    edit::decrement_max_forwards(&mut ticket.msg)?;
-    let (to, transport) = outgoing_next_hop(p, ticket)?;
+    ticket.msg.decrement_max_forwards()?;
     ticket.next_hop = ticket.next_hop.take().or(Some(to));
     let wan = p.ifaces.advertised_outbound();
     add_own_via(p, ticket, wan, transport, p.settings.use_rport & 2 != 0)?;
     Ok(true)
+}
+
+/// True when a next hop is this proxy itself (our address and listen port).
+fn is_self(p: &Proxy, to: &Destination) -> bool {
+    matches!(to, Destination::Addr(a) if p.ifaces.is_mine(a.ip()) && a.port() == p.settings.listen_port)
+}
+
+/// A LAN request whose next hop is the proxy itself would loop through us until
+/// Max-Forwards runs out (upstream does that): an OPTIONS keepalive gets our 200, anything
+/// else 482.
+fn answer_for_self(p: &mut Proxy, ticket: &Ticket) {
+    if ticket.msg.method() == Some(b"OPTIONS".as_slice()) {
+        super::response::reply(p, ticket, 200, "OK", &[]);
+    } else {
+        p.counters.loops += 1;
+        log::info!(
+            "request from {} names the proxy itself as next hop: 482",
+            ticket.from
+        );
+        super::response::reply(p, ticket, 482, "Loop Detected", &[]);
+    }
 }
 
 /// Next hop of an outgoing request (proxy.c:proxy_request, inventory §5.2 step 7): the top
@@ -293,7 +332,7 @@ fn add_own_via(
     if rport {
         via.push_str(";rport");
     }
-    edit::add_via_top(&mut ticket.msg, via.as_bytes())?;
+    ticket.msg.add_via_top(via.as_bytes());
     ticket.transport_out = Some(transport);
     Ok(())
 }
@@ -352,7 +391,7 @@ pub fn masquerade_contacts(p: &mut Proxy, ticket: &mut Ticket) -> Result<(), cra
                 Some(p.settings.listen_port),
             ),
         };
-        edit::set_contact_uri(&mut ticket.msg, i, &new)?;
+        ticket.msg.set_contact_uri(i, &new)?;
     }
     Ok(())
 }
@@ -365,228 +404,10 @@ fn same_port(stored: &str, uri: &Uri<'_>) -> bool {
 /// proxy.c:proxy_add_useragent: `ua_string` replaces or adds User-Agent.
 pub fn apply_ua_string(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
     match &p.settings.ua_string {
-        Some(ua) => edit::set_header(msg, HeaderName::UserAgent, b"User-Agent", ua.as_bytes()),
+        Some(ua) => {
+            msg.set_header(HeaderName::UserAgent, ua.as_bytes());
+            Ok(())
+        }
         None => Ok(()),
-    }
-}
-
-fn from_tag(msg: &Message) -> Option<String> {
-    let tag = msg.from().ok()?.tag()?.to_vec();
-    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
-}
-
-fn to_tag(msg: &Message) -> Option<String> {
-    let tag = msg.to().ok()?.tag()?.to_vec();
-    String::from_utf8(tag).ok().filter(|t| !t.is_empty())
-}
-
-fn set_call_id(msg: &mut Message, id: &str) -> Result<(), crate::sip::Error> {
-    edit::set_header(msg, HeaderName::CallId, b"Call-ID", id.as_bytes())
-}
-
-fn is_register_related(msg: &Message) -> bool {
-    msg.cseq().is_ok_and(|c| c.method == b"REGISTER")
-}
-
-/// sip_utils.c:sip_obscure_callid for outgoing requests (append `-siproxd<From tag>` once)
-/// and outgoing responses to BYE (append `-siproxd<To tag>`).
-pub fn obscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
-    if !p.settings.obscure_loops || is_register_related(msg) {
-        return Ok(());
-    }
-    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
-    if call_id.contains(OBSCURE_MARK) {
-        return Ok(());
-    }
-    let tag = if msg.is_request() {
-        from_tag(msg)
-    } else if msg.cseq()?.method == b"BYE" {
-        to_tag(msg)
-    } else {
-        None
-    };
-    match tag {
-        Some(tag) => set_call_id(msg, &format!("{call_id}{OBSCURE_MARK}{tag}")),
-        None => Ok(()),
-    }
-}
-
-/// The obscuring undone: incoming responses always; incoming requests when the marker is
-/// not the sender's own From tag.
-pub fn unobscure_call_id(p: &Proxy, msg: &mut Message) -> Result<(), crate::sip::Error> {
-    if !p.settings.obscure_loops || is_register_related(msg) {
-        return Ok(());
-    }
-    let call_id = String::from_utf8_lossy(msg.call_id()?).into_owned();
-    let Some(at) = call_id.rfind(OBSCURE_MARK) else {
-        return Ok(());
-    };
-    let marker_tag = call_id.get(at + OBSCURE_MARK.len()..).unwrap_or_default();
-    if msg.is_request() && from_tag(msg).as_deref() == Some(marker_tag) {
-        return Ok(());
-    }
-    set_call_id(msg, call_id.get(..at).unwrap_or_default())
-}
-
-/// `user@host` of a URI (upstream's client_id).
-fn user_host(uri: &Uri<'_>) -> String {
-    let user = String::from_utf8_lossy(uri.user().unwrap_or_default());
-    format!("{user}@{}", String::from_utf8_lossy(uri.host()))
-}
-
-/// True when the body is SDP (Content-Type application/sdp, or none with a `v=` body).
-fn has_sdp(msg: &Message) -> bool {
-    if msg.body().is_empty() {
-        return false;
-    }
-    match msg.content_type() {
-        Ok(Some(ct)) => ct.is_sdp(),
-        Ok(None) => msg.body().starts_with(b"v="),
-        Err(_) => false,
-    }
-}
-
-/// The media side of a request or response written by `from`'s peer (LAN phone =
-/// Inbound): SDP rewrite through the RTP table, teardown on BYE/CANCEL and final errors.
-/// Returns false when the request was answered 503 because no relay port was free.
-pub fn media(
-    p: &mut Proxy,
-    now: Now,
-    ticket: &mut Ticket,
-    from: Leg,
-) -> Result<bool, crate::sip::Error> {
-    if !p.settings.rtp_enabled {
-        return Ok(true);
-    }
-    let cseq = ticket.msg.cseq()?;
-    let (seq, method) = (cseq.seq, cseq.method.to_vec());
-    let call_id = String::from_utf8_lossy(ticket.msg.call_id()?).into_owned();
-    let request = ticket.msg.is_request();
-    let requested_by = if request { from } else { from.opposite() };
-    let txn = Txn {
-        cseq: seq,
-        requested_by,
-    };
-    let code = ticket.msg.status_code().unwrap_or(0);
-    let commands = match (request, method.as_slice()) {
-        (true, b"BYE") => p.rtp.close_call(&call_id),
-        (true, b"CANCEL") => p.rtp.cancel(
-            &call_id,
-            Txn {
-                cseq: seq,
-                requested_by,
-            },
-        ),
-        (false, b"INVITE" | b"UPDATE") if code >= 300 => p.rtp.final_response(&call_id, txn, code),
-        _ => Vec::new(),
-    };
-    p.rtp_commands.extend(commands);
-    let carries = matches!(method.as_slice(), b"INVITE" | b"ACK" | b"PRACK" | b"UPDATE");
-    if !carries || !has_sdp(&ticket.msg) || (!request && !(101..300).contains(&code)) {
-        return Ok(true);
-    }
-    let ok = rewrite_sdp(p, now, ticket, from, txn, &call_id)?;
-    if !request && (200..300).contains(&code) {
-        let cmds = p.rtp.final_response(&call_id, txn, code);
-        p.rtp_commands.extend(cmds);
-    }
-    Ok(ok)
-}
-
-/// The LAN party of a message written by `from`'s peer: the sender of a request from the
-/// LAN or the recipient of one from the WAN (From / To accordingly).
-fn lan_party(msg: &Message, from: Leg) -> String {
-    let use_from = msg.is_request() == (from == Leg::Inbound);
-    let party = if use_from { msg.from() } else { msg.to() };
-    party
-        .ok()
-        .and_then(|a| a.uri().ok().map(|u| user_host(&u)))
-        .unwrap_or_default()
-}
-
-fn sdp_context(
-    p: &mut Proxy,
-    ticket: &Ticket,
-    from: Leg,
-    txn: Txn,
-    call_id: &str,
-) -> Option<SdpContext> {
-    let client_id = lan_party(&ticket.msg, from);
-    let placed_by_lan = ticket.msg.is_request() == (from == Leg::Inbound);
-    let guess = if placed_by_lan {
-        CallDirection::Outgoing
-    } else {
-        CallDirection::Incoming
-    };
-    let record = p
-        .calls
-        .entry((call_id.to_string(), client_id.clone()))
-        .or_default();
-    let call_direction = *record.direction.get_or_insert(guess);
-    let (bind_ip, advertise) = match from {
-        Leg::Inbound => (
-            p.ifaces.outbound.or(p.ifaces.host_outbound)?,
-            p.ifaces.advertised_outbound()?,
-        ),
-        Leg::Outbound => (p.ifaces.inbound?, p.ifaces.inbound?),
-    };
-    Some(SdpContext {
-        call_id: call_id.to_string(),
-        call_direction,
-        client_id,
-        txn,
-        from,
-        bind_ip,
-        advertise,
-    })
-}
-
-fn rewrite_sdp(
-    p: &mut Proxy,
-    now: Now,
-    ticket: &mut Ticket,
-    from: Leg,
-    txn: Txn,
-    call_id: &str,
-) -> Result<bool, crate::sip::Error> {
-    let Some(ctx) = sdp_context(p, ticket, from, txn, call_id) else {
-        return Ok(true);
-    };
-    match sdp_media::rewrite(ticket.msg.body(), &ctx, &mut p.rtp, now.mono) {
-        Ok(done) => {
-            note_streams(p, &ctx, &done.commands);
-            p.rtp_commands.extend(done.commands);
-            edit::set_body(&mut ticket.msg, &done.body)?;
-            Ok(true)
-        }
-        Err(SdpError::Rtp(e)) => {
-            p.counters.rtp_ports_exhausted += 1;
-            log::error!("call {call_id}: {e}");
-            if ticket.msg.is_request() && ticket.msg.method() != Some(b"ACK".as_slice()) {
-                super::response::reply(p, ticket, 503, "Service Unavailable", &[]);
-                return Ok(false);
-            }
-            Ok(true)
-        }
-        Err(e) => {
-            log::warn!("call {call_id}: SDP left unchanged: {e}");
-            Ok(true)
-        }
-    }
-}
-
-fn note_streams(p: &mut Proxy, ctx: &SdpContext, commands: &[RtpCommand]) {
-    let Some(record) = p
-        .calls
-        .get_mut(&(ctx.call_id.clone(), ctx.client_id.clone()))
-    else {
-        return;
-    };
-    for c in commands {
-        if let RtpCommand::Open { id, .. } = c {
-            if !record.streams.contains(id) {
-                record.streams.push(*id);
-            }
-        }
     }
 }

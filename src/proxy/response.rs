@@ -8,12 +8,11 @@
 
 use std::net::IpAddr;
 
-use crate::sip::{HeaderName, Message, Via};
+use crate::sip::{build_response, Message, Position, Via};
 
 use super::action::{Destination, Direction, Now, Ticket, Transmit, Transport};
-use super::edit::{self, Position};
 use super::rtp_table::Leg;
-use super::{direction, request, route, Proxy};
+use super::{callid, direction, media, request, route, Proxy};
 
 /// True when a Via value is one this proxy wrote: one of its addresses and its listen port.
 pub fn is_own_via(p: &Proxy, via: &Via<'_>) -> bool {
@@ -22,7 +21,8 @@ pub fn is_own_via(p: &Proxy, via: &Via<'_>) -> bool {
 }
 
 /// Where a response goes: the top Via's `received` (else host) and `rport` (else port),
-/// RFC 3261 §18.2.2 with RFC 3581 §4.
+/// RFC 3261 §18.2.2 with RFC 3581 §4. A host name without a port is left to the shell's
+/// RFC 3263 §5 lookup (SRV first).
 pub fn via_destination(via: &Via<'_>) -> Destination {
     let rport = via
         .rport()
@@ -31,7 +31,7 @@ pub fn via_destination(via: &Via<'_>) -> Destination {
     let port = rport.or(via.port());
     match via.received().and_then(crate::sip::uri::parse_ip) {
         Some(ip) => Destination::Addr(std::net::SocketAddr::new(ip, port.unwrap_or(5060))),
-        None => route::destination(via.host(), port.or(Some(5060))),
+        None => route::destination(via.host(), port),
     }
 }
 
@@ -56,60 +56,39 @@ fn local_tag(p: &Proxy, msg: &Message) -> String {
     hex.get(..16).unwrap_or_default().to_string()
 }
 
-/// The header lines a local response copies from the request: every Via, From, To (with
-/// our tag when it had none), Call-ID, CSeq — as they were sent.
-fn copied_lines(p: &Proxy, req: &Message, code: u16, out: &mut Vec<u8>) {
-    let eol = req.eol;
-    for f in &req.fields {
-        let line = req.as_bytes().get(f.line.range()).unwrap_or_default();
-        match f.kind {
-            HeaderName::Via | HeaderName::From | HeaderName::CallId | HeaderName::CSeq => {
-                out.extend_from_slice(line);
-            }
-            HeaderName::To => {
-                out.extend_from_slice(
-                    req.as_bytes()
-                        .get(f.line.start..f.value.end)
-                        .unwrap_or_default(),
-                );
-                let tagged = req.to().is_ok_and(|t| t.tag().is_some());
-                if !tagged && code > 100 {
-                    out.extend_from_slice(format!(";tag={}", local_tag(p, req)).as_bytes());
-                }
-                out.extend_from_slice(eol);
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Builds a response to `req` (sip_gen_response): status line, the copied lines, `extra`
-/// headers, `Content-Length: 0`.
+/// Builds a response to `req` (sip_gen_response) with the SIP core's builder: every Via,
+/// From, To (with our tag when it had none), Call-ID, CSeq, then `extra` headers.
 pub fn build(
     p: &Proxy,
     req: &Message,
     code: u16,
     reason: &str,
     extra: &[(&str, String)],
-) -> Vec<u8> {
-    let eol = req.eol;
-    let mut out = format!("SIP/2.0 {code} {reason}").into_bytes();
-    out.extend_from_slice(eol);
-    copied_lines(p, req, code, &mut out);
-    for (name, value) in extra {
-        out.extend_from_slice(format!("{name}: {value}").as_bytes());
-        out.extend_from_slice(eol);
-    }
-    out.extend_from_slice(b"Content-Length: 0");
-    out.extend_from_slice(eol);
-    out.extend_from_slice(eol);
-    out
+) -> Result<Vec<u8>, crate::sip::Error> {
+    let tag = local_tag(p, req);
+    let extra: Vec<(&[u8], &[u8])> = extra
+        .iter()
+        .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+        .collect();
+    build_response(
+        req,
+        code,
+        Some(reason.as_bytes()),
+        Some(tag.as_bytes()),
+        &extra,
+    )
 }
 
 /// Answers the ticket's request ourselves, to its top Via (received/rport honoured), on
 /// the transport it came in on.
 pub fn reply(p: &mut Proxy, ticket: &Ticket, code: u16, reason: &str, extra: &[(&str, String)]) {
-    let bytes = build(p, &ticket.msg, code, reason, extra);
+    let bytes = match build(p, &ticket.msg, code, reason, extra) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            log::warn!("cannot answer {code} to {}: {e}", ticket.from);
+            return;
+        }
+    };
     let to = match ticket.msg.top_via() {
         Ok(via) => via_destination(&via),
         Err(_) => Destination::Addr(ticket.from),
@@ -146,9 +125,7 @@ pub fn proxy_response(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
     let found = direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall);
     ticket.direction = fallback_direction(p, found.direction, own_ip);
     p.hooks.pre_proxy(ticket);
-    if edit::remove_top_via(&mut ticket.msg).is_err()
-        || ticket.msg.vias().map_or(true, |v| v.is_empty())
-    {
+    if ticket.msg.remove_top_via().is_err() || ticket.msg.vias().map_or(true, |v| v.is_empty()) {
         p.note_malformed(now, ticket.from, &"response with no Via below ours");
         return;
     }
@@ -183,25 +160,27 @@ fn fallback_direction(p: &Proxy, found: Direction, own_ip: IpAddr) -> Direction 
 
 /// WAN → LAN: SDP to the inbound side, REGISTER bookkeeping, own Record-Route at the end.
 fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
-    request::unobscure_call_id(p, &mut ticket.msg)?;
+    callid::unobscure(p, &mut ticket.msg)?;
     let method = ticket.msg.cseq()?.method.to_vec();
     if method == b"REGISTER" {
         super::registrar::register_response(p, now, &mut ticket.msg)?;
         return Ok(());
     }
-    request::media(p, now, ticket, Leg::Outbound)?;
+    media::process(p, now, ticket, Leg::Outbound)?;
     if let Some(inbound) = p.ifaces.inbound {
         let rr = route::own_record_route(inbound, p.settings.listen_port);
-        edit::add_record_route(&mut ticket.msg, rr.as_bytes(), Position::Bottom)?;
+        ticket.msg.add_record_route(rr.as_bytes(), Position::Bottom);
     }
     Ok(())
 }
 
-/// LAN → WAN: Contact masqueraded, User-Agent, SDP to the WAN side, own Record-Route gone.
+/// LAN → WAN: Call-ID obscured (BYE answers), Contact masqueraded, User-Agent, SDP to the
+/// WAN side, own Record-Route gone.
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+    callid::obscure(p, &mut ticket.msg)?;
     request::masquerade_contacts(p, ticket)?;
     request::apply_ua_string(p, &mut ticket.msg)?;
-    request::media(p, now, ticket, Leg::Inbound)?;
+    media::process(p, now, ticket, Leg::Inbound)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;
     Ok(())
 }
@@ -213,6 +192,7 @@ fn send(p: &mut Proxy, ticket: &mut Ticket) {
     };
     let (to, transport) = (via_destination(&via), via_transport(&via));
     ticket.next_hop = Some(to);
+    ticket.transport_out = Some(transport);
     p.hooks.post_proxy(ticket);
     let to = ticket
         .next_hop
@@ -221,7 +201,7 @@ fn send(p: &mut Proxy, ticket: &mut Ticket) {
     p.counters.responses_forwarded += 1;
     p.transmits.push_back(Transmit {
         to,
-        transport,
+        transport: ticket.transport_out.unwrap_or(transport),
         bytes: ticket.msg.as_bytes().to_vec(),
     });
 }

@@ -9,7 +9,6 @@ use std::net::{IpAddr, SocketAddr};
 use crate::sip::{HeaderName, Message, Uri};
 
 use super::action::{Destination, Interfaces, Transport};
-use super::edit;
 
 /// The user part of siproxd's own Record-Route (`sip:siproxd@<ip>:<port>;lr`).
 pub const OWN_RR_USER: &[u8] = b"siproxd";
@@ -46,11 +45,11 @@ pub fn preprocess(
         _ => false,
     };
     if strict && msg.count(HeaderName::Route) > 0 {
-        let uri = edit::pop_last_route(msg)?;
-        edit::set_request_uri(msg, &uri)?;
+        let uri = pop_last_route(msg)?;
+        msg.set_request_uri(&uri)?;
     }
     while top_route_is_me(msg, ifaces, listen_port) {
-        edit::remove_top_route(msg)?;
+        remove_top_route(msg)?;
     }
     Ok(())
 }
@@ -65,13 +64,39 @@ fn top_route_is_me(msg: &Message, ifaces: &Interfaces, listen_port: u16) -> bool
         .is_some_and(|u| is_me(ifaces, listen_port, &u))
 }
 
+/// Removes the topmost Route value (RFC 3261 §16.4).
+fn remove_top_route(msg: &mut Message) -> Result<usize, crate::sip::Error> {
+    let mut seen = 0;
+    msg.remove_route_values(HeaderName::Route, |_| {
+        seen += 1;
+        seen == 1
+    })
+}
+
+/// Removes the last Route value and returns its URI: what a strict router left for the
+/// Request-URI (RFC 3261 §16.4, route_processing.c:route_preprocess).
+fn pop_last_route(msg: &mut Message) -> Result<Vec<u8>, crate::sip::Error> {
+    let routes = msg.route_set(HeaderName::Route)?;
+    let last = routes.len();
+    let uri = routes
+        .last()
+        .map(|r| r.uri_bytes().to_vec())
+        .ok_or(crate::sip::Error::NoSuchHeader { name: "Route" })?;
+    let mut seen = 0;
+    msg.remove_route_values(HeaderName::Route, |_| {
+        seen += 1;
+        seen == last
+    })?;
+    Ok(uri)
+}
+
 /// route_purge_recordroute: removes our own Record-Routes from a message going out.
 pub fn purge_own_record_routes(
     msg: &mut Message,
     ifaces: &Interfaces,
     listen_port: u16,
 ) -> Result<usize, crate::sip::Error> {
-    edit::remove_route_values(msg, HeaderName::RecordRoute, |a| {
+    msg.remove_route_values(HeaderName::RecordRoute, |a| {
         a.uri().is_ok_and(|u| is_me(ifaces, listen_port, &u))
     })
 }

@@ -1,14 +1,18 @@
-//! SDP rewriting for the RTP relay: `o=`, `c=`, `m=` ports and `a=rtcp`; every other line
-//! leaves as it came. PURE; the relay ports come from [`RtpTable`].
+//! SDP rewriting for the RTP relay: `o=`, `c=`, `m=` ports and `a=rtcp`; every other byte
+//! leaves as it came. PURE; the line-level view and the field rewriter are the SIP core's
+//! ([`crate::sip::sdp`]), the relay ports come from [`RtpTable`].
 //!
 //! Mirrors proxy.c:proxy_rewrite_invitation_body (inventory §5.5) with these differences:
 //! every `c=` gets the advertised address (upstream writes the private real address into
 //! media-level `c=` of later `m=` lines when `host_outbound` is set); `IN IP6` works;
 //! `a=rtcp` (RFC 3605) is rewritten to the relay's RTCP port; `a=sendonly|recvonly|inactive`
-//! are passed to the table (hold keeps the stream alive longer there).
+//! are passed to the table (hold keeps the stream alive longer there). A hold address
+//! (`0.0.0.0`) stays, as upstream.
 
 use std::net::IpAddr;
 use std::time::Instant;
+
+use crate::sip::sdp::{Direction as SdpDirection, Media, Sdp};
 
 use super::rtp_table::{
     CallDirection, Leg, MediaDescription, MediaMode, RtpCommand, RtpTable, RtpTableError,
@@ -19,12 +23,12 @@ use super::rtp_table::{
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SdpError {
-    #[error("SDP body is not UTF-8")]
-    NotText,
-    #[error("SDP m= line {line} has no c= address (neither media- nor session-level)")]
-    NoConnection { line: usize },
-    #[error("SDP line {line}: {reason}")]
-    BadLine { line: usize, reason: &'static str },
+    #[error("SDP: {0}")]
+    Parse(#[from] crate::sip::Error),
+    #[error(
+        "SDP m= line number {index} has no usable c= address (neither media- nor session-level)"
+    )]
+    NoConnection { index: usize },
     #[error("relay ports: {0}")]
     Rtp(#[from] RtpTableError),
 }
@@ -52,118 +56,46 @@ pub struct Rewritten {
     pub commands: Vec<RtpCommand>,
 }
 
-/// One `m=` section: line indexes and facts.
-#[derive(Debug, Default)]
-struct Media {
-    m_line: usize,
-    port: u16,
-    c_addr: Option<IpAddr>,
-    rtcp_line: Option<usize>,
-    rtcp_port: Option<u16>,
-    mode: Option<MediaMode>,
-}
-
-fn addr_type(ip: IpAddr) -> &'static str {
-    if ip.is_ipv4() {
-        "IP4"
-    } else {
-        "IP6"
+fn mode_of(d: SdpDirection) -> MediaMode {
+    match d {
+        SdpDirection::SendRecv => MediaMode::SendRecv,
+        SdpDirection::SendOnly => MediaMode::SendOnly,
+        SdpDirection::RecvOnly => MediaMode::RecvOnly,
+        SdpDirection::Inactive => MediaMode::Inactive,
     }
 }
 
-fn mode_of(line: &str) -> Option<MediaMode> {
-    match line {
-        "a=sendrecv" => Some(MediaMode::SendRecv),
-        "a=sendonly" => Some(MediaMode::SendOnly),
-        "a=recvonly" => Some(MediaMode::RecvOnly),
-        "a=inactive" => Some(MediaMode::Inactive),
-        _ => None,
-    }
+/// The address in effect for media `m`: its own `c=`, else the session's.
+fn media_addr(sdp: &Sdp<'_>, m: &Media<'_>) -> Option<IpAddr> {
+    m.connection.as_ref().or(sdp.connection.as_ref())?.ip()
 }
 
-/// The address of `c=IN IP4 a.b.c.d[/ttl]`.
-fn connection_addr(line: &str) -> Option<IpAddr> {
-    let addr = line.strip_prefix("c=")?.split_whitespace().nth(2)?;
-    addr.split('/').next()?.parse().ok()
-}
-
-/// The port of `m=audio 6000[/2] RTP/AVP …`.
-fn media_port(line: &str) -> Option<u16> {
-    let port = line.split_whitespace().nth(1)?;
-    port.split('/').next()?.parse().ok()
-}
-
-/// Splits into lines without terminators, remembering each terminator.
-fn lines(body: &str) -> Vec<(&str, &str)> {
-    body.split_inclusive('\n')
-        .map(|l| {
-            let content = l.trim_end_matches(['\r', '\n']);
-            (content, l.get(content.len()..).unwrap_or(""))
-        })
-        .collect()
-}
-
-struct Scan {
-    session_c: Option<IpAddr>,
-    session_mode: Option<MediaMode>,
-    media: Vec<Media>,
-}
-
-fn scan(ls: &[(&str, &str)]) -> Scan {
-    let mut s = Scan {
-        session_c: None,
-        session_mode: None,
-        media: Vec::new(),
-    };
-    for (i, (l, _)) in ls.iter().enumerate() {
-        if l.starts_with("m=") {
-            s.media.push(Media {
-                m_line: i,
-                port: media_port(l).unwrap_or(0),
-                ..Media::default()
-            });
-            continue;
-        }
-        let current = s.media.last_mut();
-        match (current, l) {
-            (None, l) if l.starts_with("c=") => s.session_c = connection_addr(l),
-            (None, l) => s.session_mode = s.session_mode.or(mode_of(l)),
-            (Some(m), l) if l.starts_with("c=") => m.c_addr = connection_addr(l),
-            (Some(m), l) if l.starts_with("a=rtcp:") => {
-                m.rtcp_line = Some(i);
-                m.rtcp_port = l
-                    .get(7..)
-                    .and_then(|r| r.split_whitespace().next()?.parse().ok());
-            }
-            (Some(m), l) => m.mode = m.mode.or(mode_of(l)),
-        }
-    }
-    s
-}
-
-/// Replaces the address of an `o=` or `c=` line (keeping a `/ttl`).
-fn with_addr(line: &str, keep_fields: usize, ip: IpAddr) -> String {
-    let mut parts: Vec<&str> = line.split(' ').collect();
-    let ttl = parts
-        .get(keep_fields + 1)
-        .and_then(|a| a.find('/').and_then(|p| a.get(p..)))
-        .unwrap_or("");
-    parts.truncate(keep_fields);
-    format!("{} {} {ip}{ttl}", parts.join(" "), addr_type(ip))
-}
-
-fn with_port(line: &str, index: usize, port: u16) -> String {
-    let mut parts: Vec<String> = line.split(' ').map(str::to_string).collect();
-    if let Some(p) = parts.get_mut(index) {
-        let suffix = p
-            .find('/')
-            .and_then(|i| p.get(i..))
-            .unwrap_or("")
-            .to_string();
-        let prefix = if index == 0 { "a=rtcp:" } else { "" };
-        *p = format!("{prefix}{port}{suffix}");
-    }
-    parts.join(" ")
+fn description(
+    ctx: &SdpContext,
+    sdp: &Sdp<'_>,
+    no: usize,
+    addr: IpAddr,
+) -> Option<MediaDescription> {
+    let m = sdp.media.get(no)?;
+    Some(MediaDescription {
+        key: StreamKey {
+            call_id: ctx.call_id.clone(),
+            call_direction: ctx.call_direction,
+            client_id: ctx.client_id.clone(),
+            media_stream_no: u16::try_from(no).unwrap_or(u16::MAX),
+        },
+        txn: ctx.txn,
+        from: ctx.from,
+        bind_ip: ctx.bind_ip,
+        addr,
+        port: m.port,
+        rtcp_port: m.rtcp_port,
+        mode: m
+            .direction
+            .or(sdp.direction)
+            .map(mode_of)
+            .unwrap_or_default(),
+    })
 }
 
 /// Rewrites an SDP body; see the module doc.
@@ -173,76 +105,103 @@ pub fn rewrite(
     rtp: &mut RtpTable,
     now: Instant,
 ) -> Result<Rewritten, SdpError> {
-    let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
-    let ls = lines(text);
-    let sc = scan(&ls);
-    let mut out: Vec<String> = ls.iter().map(|(l, _)| (*l).to_string()).collect();
+    let sdp = Sdp::parse(body)?;
+    // Upstream's step 1: every relayed m= needs an address, checked before any allocation.
+    let unaddressed = sdp
+        .media
+        .iter()
+        .position(|m| m.port != 0 && media_addr(&sdp, m).is_none());
+    if let Some(index) = unaddressed {
+        return Err(SdpError::NoConnection { index });
+    }
+    let mut w = sdp.rewriter();
     let mut commands = Vec::new();
-    for (no, m) in sc.media.iter().enumerate() {
-        let addr = m
-            .c_addr
-            .or(sc.session_c)
-            .ok_or(SdpError::NoConnection { line: m.m_line + 1 })?;
+    w.set_origin_address(ctx.advertise);
+    rewrite_connections(&sdp, &mut w, ctx.advertise);
+    for (no, m) in sdp.media.iter().enumerate() {
         if m.port == 0 {
             continue; // a disabled stream is not relayed (RFC 3264 §8.2)
         }
-        let desc = MediaDescription {
-            key: StreamKey {
-                call_id: ctx.call_id.clone(),
-                call_direction: ctx.call_direction,
-                client_id: ctx.client_id.clone(),
-                media_stream_no: u16::try_from(no).unwrap_or(u16::MAX),
-            },
-            txn: ctx.txn,
-            from: ctx.from,
-            bind_ip: ctx.bind_ip,
-            addr,
-            port: m.port,
-            rtcp_port: m.rtcp_port,
-            mode: m.mode.or(sc.session_mode).unwrap_or_default(),
+        let Some(desc) = media_addr(&sdp, m).and_then(|a| description(ctx, &sdp, no, a)) else {
+            continue;
         };
         let outcome = match rtp.media(now, &desc) {
             Ok(o) => o,
             Err(e) => {
-                commands.extend(rtp.cancel(&ctx.call_id, ctx.txn));
+                // Undo what this SDP did; the relay never heard of it.
+                let _ = rtp.cancel(&ctx.call_id, ctx.txn);
                 return Err(SdpError::Rtp(e));
             }
         };
         commands.extend(outcome.commands);
-        if let Some(l) = out.get_mut(m.m_line) {
-            *l = with_port(l, 1, outcome.port);
-        }
-        if let Some(l) = m.rtcp_line.and_then(|i| out.get_mut(i)) {
-            *l = rtcp_line(l, outcome.port.saturating_add(1), ctx.advertise);
-        }
+        w.set_media_port(no, outcome.port);
+        w.set_rtcp(no, outcome.port.saturating_add(1), Some(ctx.advertise));
     }
-    rewrite_addresses(&mut out, ctx.advertise);
-    let body = out
+    Ok(Rewritten {
+        body: w.to_bytes(),
+        commands,
+    })
+}
+
+/// Every `c=` that is not a hold address gets `ip`. Without any hold address all of them
+/// are rewritten at once (a session `c=` shadowed by media ones included).
+fn rewrite_connections(sdp: &Sdp<'_>, w: &mut crate::sip::SdpRewriter<'_, '_>, ip: IpAddr) {
+    let connections = sdp
+        .connection
         .iter()
-        .zip(ls.iter())
-        .flat_map(|(l, (_, eol))| [l.as_bytes(), eol.as_bytes()].concat())
-        .collect();
-    Ok(Rewritten { body, commands })
-}
-
-/// `a=rtcp:<port> [IN IP4 <addr>]` with the relay's port (and address).
-fn rtcp_line(line: &str, port: u16, ip: IpAddr) -> String {
-    let has_addr = line.split(' ').count() >= 4;
-    let with = with_port(line, 0, port);
-    if has_addr {
-        with_addr(&with, 2, ip)
-    } else {
-        with
+        .chain(sdp.media.iter().filter_map(|m| m.connection.as_ref()));
+    let hold = connections
+        .clone()
+        .any(|c| c.ip().is_some_and(|a| a.is_unspecified()));
+    if !hold {
+        w.set_connection_addresses(ip);
+        return;
+    }
+    for (no, m) in sdp.media.iter().enumerate() {
+        if media_addr(sdp, m).is_some_and(|a| !a.is_unspecified()) {
+            w.set_media_connection(no, ip);
+        }
     }
 }
 
-/// `o=` and every `c=` that is not a hold address get `ip`.
-fn rewrite_addresses(out: &mut [String], ip: IpAddr) {
-    for l in out.iter_mut() {
-        if l.starts_with("o=") && l.split(' ').count() >= 6 {
-            *l = with_addr(l, 4, ip);
-        } else if l.starts_with("c=") && connection_addr(l).is_some_and(|a| !a.is_unspecified()) {
-            *l = with_addr(l, 1, ip);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::rtp_table::RtpTableConfig;
+
+    fn ctx() -> SdpContext {
+        SdpContext {
+            call_id: "c".into(),
+            call_direction: CallDirection::Outgoing,
+            client_id: "alice@example.test".into(),
+            txn: Txn {
+                cseq: 1,
+                requested_by: Leg::Inbound,
+            },
+            from: Leg::Inbound,
+            bind_ip: "198.51.100.1".parse().unwrap(),
+            advertise: "203.0.113.50".parse().unwrap(),
         }
+    }
+
+    #[test]
+    fn a_held_media_line_keeps_its_zero_address_while_the_other_moves() {
+        let mut rtp = RtpTable::new(RtpTableConfig::default()).unwrap();
+        let body = b"v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nm=video 6002 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n";
+        let out = rewrite(body, &ctx(), &mut rtp, Instant::now()).unwrap();
+        assert_eq!(
+            String::from_utf8(out.body).unwrap(),
+            "v=0\r\no=a 1 1 IN IP4 203.0.113.50\r\ns=-\r\nc=IN IP4 203.0.113.50\r\nt=0 0\r\nm=audio 7070 RTP/AVP 0\r\nm=video 7072 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\n"
+        );
+        assert_eq!(rtp.stream_count(), 2);
+    }
+
+    #[test]
+    fn media_without_any_address_is_an_error_that_leaves_nothing_open() {
+        let mut rtp = RtpTable::new(RtpTableConfig::default()).unwrap();
+        let body = b"v=0\r\no=a 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\nc=IN IP4 10.0.0.1\r\nm=audio 6002 RTP/AVP 0\r\n";
+        let err = rewrite(body, &ctx(), &mut rtp, Instant::now()).unwrap_err();
+        assert_eq!(err, SdpError::NoConnection { index: 1 });
+        assert_eq!(rtp.stream_count(), 0);
     }
 }
