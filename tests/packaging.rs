@@ -854,6 +854,18 @@ fn debian_root_tarball() -> Result<PathBuf, String> {
     Ok(tarball)
 }
 
+/// Kills the daemon started in the throw-away root if the test fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Removes the throw-away root, also when the test fails.
 struct Chroot(PathBuf);
 
@@ -950,17 +962,21 @@ fn debian_package_installs_runs_and_purges_in_a_throwaway_root() {
     // in a network namespace of its own with only loopback, which the
     // shipped configuration uses.
     let log_path = root.0.join("tmp/siproxd.log");
-    let mut daemon = Command::new("unshare")
-        .args(["--net", "--", "sh", "-c"])
-        .arg(format!(
-            "ip link set lo up && exec chroot {} /usr/sbin/siproxd -f -c /etc/siproxd.conf",
-            root.0.display()
-        ))
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut running = Running(
+        Command::new("unshare")
+            .args(["--net", "--", "sh", "-c"])
+            .arg(format!(
+                "ip link set lo up && exec chroot {} /usr/sbin/siproxd -f -c /etc/siproxd.conf",
+                root.0.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let daemon = &mut running.0;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
