@@ -807,11 +807,20 @@ fn debian_package_has_exactly_the_expected_files() {
     }
 }
 
-/// A Debian bookworm root made with debootstrap (minbase plus systemd,
-/// procps and man-db), kept as a tarball under target/ so later runs only
-/// unpack it.
+/// What debootstrap adds to minbase: systemd (systemd-analyze, the unit
+/// tree), man-db (man: links), and the package's run-time dependencies
+/// (procps; libsqlite3-0 for plugin_blacklist), since `dpkg -i` does not
+/// fetch dependencies. A new dependency of the package makes `dpkg -i`
+/// fail below and belongs here.
+const DEBOOTSTRAP_INCLUDE: &str = "systemd,man-db,procps,libsqlite3-0";
+
+/// A Debian bookworm root made with debootstrap, kept as a tarball under
+/// target/ (named after its package list) so later runs only unpack it.
 fn debian_root_tarball() -> Result<PathBuf, String> {
-    let tarball = Path::new(TMP).join("debian-bookworm-minbase-systemd-procps-man-db.tar");
+    let tarball = Path::new(TMP).join(format!(
+        "debian-bookworm-minbase-{}.tar",
+        DEBOOTSTRAP_INCLUDE.replace(',', "-")
+    ));
     if tarball.exists() {
         return Ok(tarball);
     }
@@ -824,7 +833,7 @@ fn debian_root_tarball() -> Result<PathBuf, String> {
     let out = Command::new("debootstrap")
         .args([
             "--variant=minbase",
-            "--include=systemd,procps,man-db",
+            &format!("--include={DEBOOTSTRAP_INCLUDE}"),
             "bookworm",
         ])
         .arg(&root)
