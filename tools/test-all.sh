@@ -19,6 +19,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test-all: installing ${missing[*]}"
@@ -29,7 +30,7 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-for tool in sipp ip tcpdump ping cc cargo mandoc debootstrap systemd-analyze dpkg-deb unshare; do
+for tool in sipp ip tcpdump ping cc cargo mandoc debootstrap systemd-analyze dpkg-deb unshare shellcheck; do
     command -v "$tool" >/dev/null 2>&1 || { echo "test-all: $tool is still missing" >&2; exit 1; }
 done
 # The packaging tests build the .deb with cargo-deb (a crates.io tool;
