@@ -472,7 +472,8 @@ fn rc_variables(rc_conf: &str) -> String {
                echo \"enable=$siproxd_enable\"; echo \"command=$command\";\n\
                echo \"command_args=$command_args\"; echo \"pidfile=$pidfile\";\n\
                echo \"required_files=$required_files\"; echo \"flags=$siproxd_flags\";\n\
-               echo \"extra_commands=$extra_commands\";\n\
+               echo \"extra_commands=$extra_commands\"; echo \"start_precmd=$start_precmd\";\n\
+               $start_precmd && [ -d \"${{pidfile%/*}}\" ] && echo \"pid directory made\";\n\
              }}\n"
         ),
     )
@@ -495,25 +496,39 @@ fn freebsd_rc_script_parses_and_sets_the_rc_variables() {
     assert!(text.contains("\n# REQUIRE: DAEMON"), "{text}");
     assert!(text.contains("\n# KEYWORD: shutdown\n"), "{text}");
 
+    // The default pid file is the one OPNsense's service status reads
+    // (and the sample's pid_file). Its directory is made by start_precmd:
+    // here under a scratch directory standing for /var/run.
+    let run_dir = Path::new(TMP).join("rc-var-run");
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let pid = format!("{}/siproxd/siproxd.pid", run_dir.display());
     assert_eq!(
-        rc_variables(""),
-        "arg=start\nname=siproxd\nrcvar=siproxd_enable\nenable=NO\n\
-         command=/usr/local/sbin/siproxd\n\
-         command_args=-c /usr/local/etc/siproxd.conf -p /var/run/siproxd.pid\n\
-         pidfile=/var/run/siproxd.pid\nrequired_files=/usr/local/etc/siproxd.conf\n\
-         flags=\nextra_commands=reload\n"
+        rc_variables(&format!(": \"${{siproxd_pidfile:={pid}}}\"")),
+        format!(
+            "arg=start\nname=siproxd\nrcvar=siproxd_enable\nenable=NO\n\
+             command=/usr/local/sbin/siproxd\n\
+             command_args=-c /usr/local/etc/siproxd.conf -p {pid}\n\
+             pidfile={pid}\nrequired_files=/usr/local/etc/siproxd.conf\n\
+             flags=\nextra_commands=reload\nstart_precmd=siproxd_prestart\npid directory made\n"
+        )
     );
+    assert!(read(&format!("{PORT}/files/siproxd.in"))
+        .contains(": \"${siproxd_pidfile:=/var/run/siproxd/siproxd.pid}\""));
+    let pid = format!("{}/other/sp.pid", run_dir.display());
     assert_eq!(
-        rc_variables(
+        rc_variables(&format!(
             "siproxd_enable=YES; siproxd_config=/etc/sp.conf; \
-             siproxd_pidfile=/var/siproxd/siproxd.pid; siproxd_flags='-d 8'"
-        ),
-        "arg=start\nname=siproxd\nrcvar=siproxd_enable\nenable=YES\n\
-         command=/usr/local/sbin/siproxd\n\
-         command_args=-c /etc/sp.conf -p /var/siproxd/siproxd.pid\n\
-         pidfile=/var/siproxd/siproxd.pid\nrequired_files=/etc/sp.conf\n\
-         flags=-d 8\nextra_commands=reload\n"
+             siproxd_pidfile={pid}; siproxd_flags='-d 8'"
+        )),
+        format!(
+            "arg=start\nname=siproxd\nrcvar=siproxd_enable\nenable=YES\n\
+             command=/usr/local/sbin/siproxd\n\
+             command_args=-c /etc/sp.conf -p {pid}\n\
+             pidfile={pid}\nrequired_files=/etc/sp.conf\n\
+             flags=-d 8\nextra_commands=reload\nstart_precmd=siproxd_prestart\npid directory made\n"
+        )
     );
+    let _ = std::fs::remove_dir_all(&run_dir);
     // The arguments it gives are ones the daemon takes: a check run with
     // them (plus -t) reads the file and uses that pid file.
     let conf = Path::new(TMP).join("rc-check.conf");
