@@ -193,6 +193,18 @@ fn plugin_staging_follows_the_workspace_members() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(present, vec!["plugin_hello.so".to_string()]);
+
+    // A plugin that does not build fails the staging (and so the package
+    // build) instead of leaving it out.
+    std::fs::write(ws.join("plugins/hello/src/lib.rs"), "pub fn broken( {}\n").unwrap();
+    let status = Command::new("sh")
+        .arg(ws.join("tools/stage-plugins.sh"))
+        .arg(&out_dir)
+        .env("CARGO_TARGET_DIR", ws.join("target"))
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "a broken plugin was staged as nothing");
     let _ = std::fs::remove_dir_all(&ws);
 }
 

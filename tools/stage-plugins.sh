@@ -19,9 +19,13 @@ cargo=${CARGO:-cargo}
 
 mkdir -p "$dir"
 rm -f "$dir"/plugin_*.so
+# The build report goes to a file first: a failing build must fail here
+# (a pipeline would hide cargo's exit status and stage nothing).
+report=$(mktemp)
+trap 'rm -f "$report"' EXIT
 "$cargo" build --release --workspace --manifest-path "$root/Cargo.toml" \
-    --message-format=json-render-diagnostics --quiet \
-| grep '"reason":"compiler-artifact"' \
+    --message-format=json-render-diagnostics --quiet >"$report"
+grep '"reason":"compiler-artifact"' "$report" \
 | grep "\"manifest_path\":\"$root/plugins/[^\"]*/Cargo.toml\"" \
 | grep '"kind":\["cdylib"\]' \
 | grep -o '"filenames":\[[^]]*\]' \
