@@ -32,4 +32,6 @@ if ! ls "$stage/plugins"/plugin_*.so >/dev/null 2>&1; then
     echo "build-deb: the workspace has no plugin crate: packaging without plugins" >&2
     variant="--variant=no-plugins"
 fi
-"$cargo" deb --no-build --quiet $variant "$@" | tail -n 1
+# Not a pipeline: a failing cargo-deb must fail this script.
+out=$("$cargo" deb --no-build --quiet $variant "$@")
+printf '%s\n' "$out" | tail -n 1
