@@ -445,3 +445,122 @@ Content-Length: 0
         "{out}"
     );
 }
+
+/// Proxy-Authorization for `method` on `uri` with our realm.
+fn lan_credentials(nonce: &str, method: &str, uri: &str, password: &str) -> String {
+    let creds = Credentials {
+        username: "alice".into(),
+        realm: "example.test".into(),
+        nonce: nonce.into(),
+        uri: uri.into(),
+        ..Credentials::default()
+    };
+    let response = auth::expected_response(&creds, method, password);
+    format!(
+        "Proxy-Authorization: Digest username=\"alice\", realm=\"example.test\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\"\n"
+    )
+}
+
+const LAN_INVITE: &str = "INVITE sip:bob@198.51.100.3 SIP/2.0
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-inv-1
+Max-Forwards: 70
+From: <sip:alice@example.test>;tag=i1
+To: <sip:bob@198.51.100.3>
+Call-ID: inv1@10.99.0.10
+CSeq: 1 INVITE
+Contact: <sip:alice@10.99.0.10:5060>
+AUTH
+Content-Length: 0
+
+";
+
+/// `proxy_auth_lan = 1`: every request from the LAN must authenticate, not
+/// only REGISTERs addressed to the proxy; our credentials never leave.
+#[test]
+fn proxy_auth_lan_challenges_every_lan_request_and_strips_credentials() {
+    let conf = "proxy_auth_realm = example.test\nproxy_auth_passwd = secret\nproxy_auth_lan = 1\n";
+    let mut net = TestNet::new(conf);
+    let nonce = auth::issue_nonce(&NonceKey([0; 16]), START_WALL, PHONE_IP);
+
+    // A REGISTER for the provider: challenged, not forwarded, nothing recorded.
+    net.send(phone(), REGISTER);
+    let out = net.one();
+    assert_eq!(out.to, Destination::Addr(phone()));
+    assert!(out
+        .bytes
+        .starts_with(b"SIP/2.0 407 Proxy Authentication Required\r\n"));
+    assert_eq!(net.proxy.status().registrations, 0);
+
+    // With credentials it goes to the provider, without them.
+    let signed = REGISTER.replace(
+        "User-Agent: sipp-reg\n",
+        &format!(
+            "User-Agent: sipp-reg\n{}",
+            lan_credentials(&nonce, "REGISTER", "sip:example.test", "secret")
+        ),
+    );
+    net.send(phone(), &signed);
+    let out = net.one();
+    assert_eq!(
+        out.to,
+        Destination::Name {
+            host: "example.test".into(),
+            port: None
+        }
+    );
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(
+        text.starts_with("REGISTER sip:example.test SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Proxy-Authorization"), "{text}");
+    assert_eq!(net.proxy.status().registrations, 1);
+
+    // An INVITE without credentials: 407; with a wrong password: 403.
+    net.send(phone(), &LAN_INVITE.replace("AUTH\n", ""));
+    assert!(net
+        .one()
+        .bytes
+        .starts_with(b"SIP/2.0 407 Proxy Authentication Required\r\n"));
+    let wrong = lan_credentials(&nonce, "INVITE", "sip:bob@198.51.100.3", "guess");
+    net.send(phone(), &LAN_INVITE.replace("AUTH\n", &wrong));
+    assert!(net.one().bytes.starts_with(b"SIP/2.0 403 Forbidden\r\n"));
+
+    // The right one: forwarded to bob, our credentials removed.
+    let right = lan_credentials(&nonce, "INVITE", "sip:bob@198.51.100.3", "secret");
+    net.send(phone(), &LAN_INVITE.replace("AUTH\n", &right));
+    let out = net.one();
+    assert_eq!(out.to, Destination::Addr(addr("198.51.100.3:5060")));
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(
+        text.starts_with("INVITE sip:bob@198.51.100.3 SIP/2.0\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("Proxy-Authorization"), "{text}");
+
+    // ACK cannot be challenged (RFC 3261 §22.1): it is forwarded as it is.
+    let ack = LAN_INVITE
+        .replace("INVITE sip:", "ACK sip:")
+        .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+        .replace("AUTH\n", "");
+    net.send(phone(), &ack);
+    assert!(net
+        .one()
+        .bytes
+        .starts_with(b"ACK sip:bob@198.51.100.3 SIP/2.0\r\n"));
+
+    // Requests from the WAN are not asked for LAN credentials.
+    net.send(
+        remote(),
+        "OPTIONS sip:alice@198.51.100.1 SIP/2.0
+Via: SIP/2.0/UDP 198.51.100.3:5060;branch=z9hG4bK-q
+From: <sip:bob@example.test>;tag=q
+To: <sip:alice@example.test>
+Call-ID: q@198.51.100.3
+CSeq: 1 OPTIONS
+Content-Length: 0
+
+",
+    );
+    assert_eq!(net.one().to, Destination::Addr(phone()));
+}

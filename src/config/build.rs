@@ -258,6 +258,7 @@ impl Builder<'_> {
         match name {
             "daemonize" => self.config.daemonize = on,
             "obscure_loops" => self.config.obscure_loops = on,
+            "proxy_auth_lan" => self.config.proxy_auth_lan = on,
             _ => {}
         }
     }

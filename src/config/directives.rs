@@ -29,6 +29,9 @@ pub struct Directive {
     pub kind: Kind,
     /// Set when our default differs from upstream's code default: says how and why.
     pub default_note: Option<&'static str>,
+    /// A directive of siproxd-rs that upstream does not have (it would call
+    /// the line an unknown keyword).
+    pub ours: bool,
 }
 
 const I32_MAX: i64 = i32::MAX as i64;
@@ -56,6 +59,7 @@ const fn d(name: &'static str, kind: Kind) -> Directive {
         name,
         kind,
         default_note: None,
+        ours: false,
     }
 }
 
@@ -64,10 +68,22 @@ const fn n(name: &'static str, kind: Kind, note: &'static str) -> Directive {
         name,
         kind,
         default_note: Some(note),
+        ours: false,
     }
 }
 
-/// Every main directive of siproxd 0.8.x, in upstream's table order.
+/// A directive of ours, after upstream's table.
+const fn ours(name: &'static str, kind: Kind) -> Directive {
+    Directive {
+        name,
+        kind,
+        default_note: None,
+        ours: true,
+    }
+}
+
+/// Every main directive of siproxd 0.8.x, in upstream's table order, then
+/// the few of our own (marked [`Directive::ours`]).
 pub const DIRECTIVES: &[Directive] = &[
     d("debug_level", Kind::Int { min: i32::MIN as i64, max: u32::MAX as i64 }),
     d("debug_port", Kind::Int { min: 0, max: 65535 }),
@@ -113,6 +129,7 @@ pub const DIRECTIVES: &[Directive] = &[
     d("tcp_connect_timeout", SECONDS),
     n("tcp_keepalive", COUNT, "default 0 means off here (siproxd 0.8 sends a CRLF on every idle tick with 0)"),
     d("thread_stack_size", COUNT),
+    ours("proxy_auth_lan", Kind::Switch),
 ];
 
 /// Looks a main directive up by its exact key.

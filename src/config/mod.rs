@@ -99,6 +99,9 @@ pub struct Config {
     /// Bit 1: `;rport` on incoming, bit 2: on outgoing.
     pub use_rport: u8,
     pub obscure_loops: bool,
+    /// Ours: with `proxy_auth_realm`, every request from the LAN must carry
+    /// credentials for the realm (upstream asks only in registrar mode).
+    pub proxy_auth_lan: bool,
     /// Prefix concatenated verbatim with each `load_plugin` name (must end with `/`).
     pub plugindir: Option<String>,
     pub load_plugin: Vec<String>,
@@ -153,6 +156,7 @@ impl Default for Config {
             ua_string: None,
             use_rport: 0,
             obscure_loops: false,
+            proxy_auth_lan: false,
             plugindir: None,
             load_plugin: Vec::new(),
             sip_dscp: 0,

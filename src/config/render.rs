@@ -98,6 +98,7 @@ fn values_of(c: &Config, name: &str) -> Vec<String> {
         "ua_string" => opt(&c.ua_string),
         "use_rport" => one(c.use_rport),
         "obscure_loops" => one(u8::from(c.obscure_loops)),
+        "proxy_auth_lan" => one(u8::from(c.proxy_auth_lan)),
         "plugindir" => opt(&c.plugindir),
         "sip_dscp" => one(c.sip_dscp),
         "tcp_timeout" => one(c.tcp_timeout),

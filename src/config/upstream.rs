@@ -96,7 +96,7 @@ pub fn main_reading(raw: &str) -> Option<Reading> {
     if before_eq(raw).contains("plugin_") {
         return None;
     }
-    first_match(raw, DIRECTIVES.iter().map(|d| d.name))
+    first_match(raw, DIRECTIVES.iter().filter(|d| !d.ours).map(|d| d.name))
 }
 
 /// The plugin owning a `plugin_*` key: the longest bundled plugin name `p` with the key

@@ -142,6 +142,8 @@ struct Settings {
     outbound_domains: Vec<OutboundDomain>,
     mask: Vec<(String, String)>,
     realm: Option<String>,
+    /// `proxy_auth_lan`: every LAN request must authenticate (with a realm).
+    auth_lan: bool,
     rtp_enabled: bool,
     /// `hosts_allow_reg` is not empty: its members are LAN hosts.
     allow_reg_listed: bool,
@@ -171,6 +173,7 @@ impl Settings {
             outbound_domains: cfg.outbound_domains.clone(),
             mask,
             realm: cfg.proxy_auth_realm.clone(),
+            auth_lan: cfg.proxy_auth_lan,
             rtp_enabled: cfg.rtp_proxy_enable,
             allow_reg_listed: !cfg.hosts_allow_reg.is_empty(),
         }

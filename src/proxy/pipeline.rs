@@ -83,6 +83,7 @@ fn dispatch(p: &mut Proxy, now: Now, ticket: &mut Ticket, access: Access) {
             log::warn!("no address on the outbound interface: answering 408");
             response::reply(p, ticket, 408, "Request Timeout", &[]);
         }
+        (true, true) if !lan_allowed(p, now, ticket) => {}
         (true, true) => match registrar::record(p, now, ticket) {
             Ok(true) => request::proxy_request(p, now, ticket),
             Ok(false) => {}
@@ -90,6 +91,18 @@ fn dispatch(p: &mut Proxy, now: Now, ticket: &mut Ticket, access: Access) {
         },
         (true, false) => request::proxy_request(p, now, ticket),
         (false, _) => response::proxy_response(p, now, ticket),
+    }
+}
+
+/// `proxy_auth_lan` for a REGISTER on its way to the provider (only LAN
+/// phones send those).
+fn lan_allowed(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> bool {
+    match registrar::lan_request_allowed(p, now, ticket) {
+        Ok(allowed) => allowed,
+        Err(e) => {
+            p.note_malformed(now, ticket.from, &e);
+            false
+        }
     }
 }
 

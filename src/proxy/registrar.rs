@@ -180,7 +180,7 @@ pub(super) fn handle(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
 }
 
 fn answer(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
-    if !authenticated(p, now, ticket)? {
+    if !authenticated(p, now, ticket, "REGISTER")? {
         return Ok(());
     }
     let f = facts(p, &ticket.msg)?;
@@ -212,10 +212,14 @@ fn answer(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip
     Ok(())
 }
 
-/// The credentials of a Proxy-Authorization header.
-fn credentials(msg: &Message) -> Result<Option<Credentials>, crate::sip::Error> {
+/// The credentials of the Proxy-Authorization header for `realm` (else the first).
+fn credentials(msg: &Message, realm: &str) -> Result<Option<Credentials>, crate::sip::Error> {
     let all = msg.auth(HeaderName::ProxyAuthorization)?;
-    let Some(a) = all.first() else {
+    let ours = all.iter().find(|a| {
+        a.get(b"realm")
+            .is_some_and(|r| r.as_ref() == realm.as_bytes())
+    });
+    let Some(a) = ours.or(all.first()) else {
         return Ok(None);
     };
     let get = |n: &[u8]| a.get(n).map(|v| String::from_utf8_lossy(&v).into_owned());
@@ -232,18 +236,65 @@ fn credentials(msg: &Message) -> Result<Option<Credentials>, crate::sip::Error> 
     }))
 }
 
+/// `proxy_auth_lan`: a request from the LAN must authenticate before it is
+/// forwarded (ACK and CANCEL cannot be challenged, RFC 3261 §22.1). Our
+/// realm's credentials are then removed: they are no business of the next
+/// hop. Returns true when the request may go on.
+pub(super) fn lan_request_allowed(
+    p: &mut Proxy,
+    now: Now,
+    ticket: &mut Ticket,
+) -> Result<bool, crate::sip::Error> {
+    let Some(realm) = p.settings.realm.clone().filter(|_| p.settings.auth_lan) else {
+        return Ok(true);
+    };
+    let method = String::from_utf8_lossy(ticket.msg.method().unwrap_or_default()).into_owned();
+    if method == "ACK" || method == "CANCEL" {
+        return Ok(true);
+    }
+    if !authenticated(p, now, ticket, &method)? {
+        return Ok(false);
+    }
+    strip_credentials(&mut ticket.msg, &realm);
+    Ok(true)
+}
+
+/// Removes the Proxy-Authorization lines for `realm`.
+fn strip_credentials(msg: &mut Message, realm: &str) {
+    let name: &[u8] = b"Proxy-Authorization";
+    let lines = msg.header_values(name).count();
+    for i in (0..lines).rev() {
+        let ours = msg
+            .line_value(name, i)
+            .and_then(|v| crate::sip::AuthParams::parse(v).ok())
+            .is_some_and(|a| {
+                a.get(b"realm")
+                    .is_some_and(|r| r.as_ref() == realm.as_bytes())
+            });
+        if ours {
+            msg.remove_lines(name, Some(i));
+        }
+    }
+}
+
 /// auth.c:authenticate_proxy: 407 without or with stale credentials, 403 with wrong ones.
 /// Returns true when the request may proceed.
-fn authenticated(p: &mut Proxy, now: Now, ticket: &Ticket) -> Result<bool, crate::sip::Error> {
+fn authenticated(
+    p: &mut Proxy,
+    now: Now,
+    ticket: &Ticket,
+    method: &str,
+) -> Result<bool, crate::sip::Error> {
     let Some(realm) = p.settings.realm.clone() else {
         return Ok(true);
     };
     let client = ticket.from.ip();
-    let verdict = match credentials(&ticket.msg)? {
+    let offered = credentials(&ticket.msg, &realm)?;
+    let verdict = match &offered {
         None => Err(true),
         Some(c) => auth::verify(
-            &c,
-            "REGISTER",
+            c,
+            method,
             &realm,
             &p.passwords,
             &p.nonce_key,
@@ -251,17 +302,16 @@ fn authenticated(p: &mut Proxy, now: Now, ticket: &Ticket) -> Result<bool, crate
             client,
         )
         .map_err(|e| {
-            log::info!("registrar: credentials from {client} refused: {e}");
+            log::info!("{method} credentials from {client} refused: {e}");
             e.is_stale()
         }),
     };
     match verdict {
         Ok(()) => Ok(true),
-        Err(stale) if stale || credentials(&ticket.msg)?.is_none() => {
+        Err(stale) if stale || offered.is_none() => {
             p.counters.auth_challenges += 1;
             let nonce = auth::issue_nonce(&p.nonce_key, now.wall, client);
-            let value =
-                auth::challenge(&realm, &nonce, stale && credentials(&ticket.msg)?.is_some());
+            let value = auth::challenge(&realm, &nonce, stale && offered.is_some());
             response::reply(
                 p,
                 ticket,

@@ -108,6 +108,15 @@ pub fn proxy_request(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
     let found = direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall);
     ticket.direction = found.direction;
     p.hooks.pre_proxy(ticket);
+    // A REGISTER was checked before its binding was recorded (pipeline).
+    let register = ticket.msg.method() == Some(b"REGISTER".as_slice());
+    if ticket.direction == Direction::OutgoingRequest && !register {
+        match super::registrar::lan_request_allowed(p, now, ticket) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => return p.note_malformed(now, ticket.from, &e),
+        }
+    }
     let done = match ticket.direction {
         Direction::IncomingRequest => incoming(p, now, ticket, found.binding),
         Direction::OutgoingRequest => outgoing(p, now, ticket),
