@@ -1,0 +1,381 @@
+//! End-to-end media: RTP and RTCP relayed by the real `siproxd` between a
+//! LAN phone and WAN parties in network namespaces (tests/common/netns.rs).
+//! Audio is played by sipp from a G.711 capture, or sent by the test itself
+//! from sockets inside the namespaces; tcpdump watches both ends and the
+//! router's interfaces.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::media::*;
+use common::netns::*;
+use common::sipp::*;
+
+const ROUTER: &str = "192.0.2.1:5060";
+/// The SDP media port of the test's own endpoints.
+const MEDIA: u16 = 40000;
+
+fn register(lab: &Lab, dir: &Path) {
+    let provider = Sipp::new(&lab.wan, "provider_registrar.xml", PROVIDER, 5060).start(lab, dir);
+    Sipp::new(&lab.lan, "phone_register.xml", LAN_PHONE, 5060)
+        .via(ROUTER)
+        .to(&format!("{PROVIDER}:5060"))
+        .run(lab, dir);
+    finish(provider, dir, "provider_registrar");
+}
+
+/// Waits (bounded) until the relay has no port bound any more.
+fn assert_relay_ports_closed(lab: &Lab) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let ports = relay_ports(lab);
+        if ports.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "relay ports still bound after BYE: {ports:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Media of one relayed call as the four captures saw it.
+struct Seen {
+    at_phone: Vec<Datagram>,
+    at_remote: Vec<Datagram>,
+    router_to_lan: Vec<Datagram>,
+    router_to_wan: Vec<Datagram>,
+}
+
+/// Captures at both ends (what arrives from the router) and on the
+/// router's two interfaces (what the relay sends, with TOS).
+fn with_captures(lab: &mut Lab, scratch: &Scratch, tag: &str, call: impl FnOnce(&Lab)) -> Seen {
+    let from = |ip: &str| format!("udp and src host {ip} and not port 5060");
+    let (lan, wan, router) = (lab.lan.clone(), lab.wan.clone(), lab.router.clone());
+    let phone = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-phone"),
+        &lan,
+        "eth0",
+        false,
+        &from(ROUTER_LAN),
+    );
+    let remote = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-remote"),
+        &wan,
+        "eth0",
+        false,
+        &from(ROUTER_WAN),
+    );
+    let lan0 = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-lan0"),
+        &router,
+        "lan0",
+        true,
+        &from(ROUTER_LAN),
+    );
+    let wan0 = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-wan0"),
+        &router,
+        "wan0",
+        true,
+        &from(ROUTER_WAN),
+    );
+    call(lab);
+    Seen {
+        at_phone: datagrams(&phone.stop(lab)),
+        at_remote: datagrams(&remote.stop(lab)),
+        router_to_lan: datagrams(&lan0.stop(lab)),
+        router_to_wan: datagrams(&wan0.stop(lab)),
+    }
+}
+
+/// At least `min` RTP packets reached each end, to the media port the
+/// endpoint's SDP named, and every one the relay sent carried DSCP EF.
+fn assert_two_way_audio(seen: &Seen, min: usize) {
+    let to_phone = seen
+        .at_phone
+        .iter()
+        .filter(|d| d.dst == dotted(LAN_PHONE, 6000))
+        .count();
+    let to_remote = seen
+        .at_remote
+        .iter()
+        .filter(|d| d.dst.starts_with(&format!("{REMOTE}.")) && d.dst.ends_with(".6000"))
+        .count();
+    assert!(
+        to_phone >= min,
+        "only {to_phone} RTP packets reached the phone: {:?}",
+        seen.at_phone
+    );
+    assert!(
+        to_remote >= min,
+        "only {to_remote} RTP packets reached the remote party: {:?}",
+        seen.at_remote
+    );
+    for (side, sent) in [("lan0", &seen.router_to_lan), ("wan0", &seen.router_to_wan)] {
+        assert!(sent.len() >= min, "{side}: {sent:?}");
+        assert!(
+            sent.iter().all(|d| d.tos == Some(0xb8)),
+            "{side}: relayed RTP without tos 0xb8: {sent:?}"
+        );
+    }
+}
+
+#[test]
+fn tcpdump_text_is_parsed() {
+    let text = "listening on eth0\n\
+        12:00:00.000001 IP (tos 0xb8, ttl 64, id 1, offset 0, flags [DF], proto UDP (17), length 200)\n    \
+        198.51.100.1.7070 > 198.51.100.3.6000: UDP, length 172\n\
+        12:00:00.000002 IP 192.0.2.1.7072 > 192.0.2.10.6000: UDP, length 172\n\
+        2 packets captured\n";
+    assert_eq!(
+        datagrams(text),
+        vec![
+            Datagram {
+                src: "198.51.100.1.7070".into(),
+                dst: "198.51.100.3.6000".into(),
+                tos: Some(0xb8)
+            },
+            Datagram {
+                src: "192.0.2.1.7072".into(),
+                dst: "192.0.2.10.6000".into(),
+                tos: None
+            },
+        ]
+    );
+}
+
+/// Issue 5 and 6: sipp plays G.711 audio from both sides after the ACK, in
+/// a call out and a call in; the audio arrives at both ends, marked EF on
+/// the wire, and the relay's ports are closed once each call is over.
+#[test]
+fn audio_flows_both_ways_in_calls_both_ways_marked_ef() {
+    if !can_run("audio_flows_both_ways_in_calls_both_ways_marked_ef") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let scratch = Scratch::new("audio");
+    let conf = router_config(&scratch, "");
+    start_daemon(&mut lab, &scratch, &conf);
+    register(&lab, &scratch.0);
+    let play = [("MEDIA", PLAY_PCAP)];
+    let dir = scratch.0.clone();
+
+    // alice calls bob.
+    let bob = scenario(&scratch, "t_remote_answer.xml", "out-bob", &play);
+    let alice = scenario(&scratch, "t_phone_call.xml", "out-alice", &play);
+    let seen = with_captures(&mut lab, &scratch, "out", |lab| {
+        let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(lab, &dir);
+        Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+            .via(ROUTER)
+            .to(&format!("{REMOTE}:5060"))
+            .arg("-d")
+            .arg("1500")
+            .run(lab, &dir);
+        finish(uas, &dir, "out-bob");
+    });
+    // 1.5 s of 30 ms packets is 50; allow for the start-up of playback.
+    assert_two_way_audio(&seen, 25);
+    assert_relay_ports_closed(&lab);
+
+    // bob calls alice.
+    let alice = scenario(&scratch, "t_phone_answer.xml", "in-alice", &play);
+    let bob = scenario(&scratch, "t_remote_call.xml", "in-bob", &play);
+    let seen = with_captures(&mut lab, &scratch, "in", |lab| {
+        let uas = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060).start(lab, &dir);
+        Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5062)
+            .to(&format!("{ROUTER_WAN}:5060"))
+            .arg("-d")
+            .arg("1500")
+            .run(lab, &dir);
+        finish(uas, &dir, "in-alice");
+    });
+    assert_two_way_audio(&seen, 25);
+    assert_relay_ports_closed(&lab);
+}
+
+/// An outgoing call whose media the test carries itself: sipp does the
+/// signalling with SDP naming port 40000 on both sides and holds the call
+/// for `hold_ms`; `media` runs while it is up, with the relay's RTP port on
+/// the LAN and on the WAN side.
+fn call_with_own_media(
+    lab: &mut Lab,
+    scratch: &Scratch,
+    hold_ms: u32,
+    media: impl FnOnce(&mut Lab, SocketAddr, SocketAddr),
+) {
+    let port = MEDIA.to_string();
+    let subst = [("PORT", port.as_str())];
+    let bob = scenario(scratch, "t_remote_answer.xml", "own-bob", &subst);
+    let alice = scenario(scratch, "t_phone_call.xml", "own-alice", &subst);
+    let dir = &scratch.0;
+    let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(lab, dir);
+    let uac = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+        .via(ROUTER)
+        .to(&format!("{REMOTE}:5060"))
+        .arg("-d")
+        .arg(&hold_ms.to_string())
+        .start(lab, dir);
+    // Both SDPs have passed once both legs' pairs are bound.
+    let ports = wait_relay_ports(lab, 4);
+    let lan_relay = relay_rtp_on(&ports, ROUTER_LAN);
+    let wan_relay = relay_rtp_on(&ports, ROUTER_WAN);
+    media(lab, lan_relay, wan_relay);
+    finish(uac, dir, "own-alice");
+    finish(uas, dir, "own-bob");
+}
+
+fn sources(got: &[(SocketAddr, Vec<u8>)]) -> Vec<SocketAddr> {
+    got.iter().map(|(a, _)| *a).collect()
+}
+
+/// Issue 6: RTP and RTCP both ways, each sent from the port the relay
+/// advertised (symmetric), all marked EF on the wire; after BYE the relay's
+/// sockets are gone and their ports can be bound again.
+#[test]
+fn rtcp_is_relayed_and_marked_ef_and_ports_close_after_bye() {
+    if !can_run("rtcp_is_relayed_and_marked_ef_and_ports_close_after_bye") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let scratch = Scratch::new("rtcp");
+    let conf = router_config(&scratch, "");
+    start_daemon(&mut lab, &scratch, &conf);
+    register(&lab, &scratch.0);
+
+    let phone = |p: u16| format!("{LAN_PHONE}:{p}");
+    let remote = |p: u16| format!("{REMOTE}:{p}");
+    let lan_rtp = udp_in(&lab.lan, &phone(MEDIA));
+    let lan_rtcp = udp_in(&lab.lan, &phone(MEDIA + 1));
+    let wan_rtp = udp_in(&lab.wan, &remote(MEDIA));
+    let wan_rtcp = udp_in(&lab.wan, &remote(MEDIA + 1));
+    let mut used = Vec::new();
+    let captured = std::cell::RefCell::new(Vec::new());
+
+    call_with_own_media(&mut lab, &scratch, 4000, |lab, lan_relay, wan_relay| {
+        used = vec![lan_relay, wan_relay];
+        let filter = "udp and not port 5060";
+        let router = lab.router.clone();
+        let lan0 = Capture::start(lab, &scratch, "lan0", &router, "lan0", true, filter);
+        let wan0 = Capture::start(lab, &scratch, "wan0", &router, "wan0", true, filter);
+        let plus1 = |a: SocketAddr| SocketAddr::new(a.ip(), a.port() + 1);
+
+        send_rtp(&lan_rtp, lan_relay, 5, 0x1111);
+        let got = drain(&wan_rtp, Duration::from_millis(200));
+        assert_eq!(got.len(), 5, "phone → remote RTP: {:?}", sources(&got));
+        assert!(sources(&got).iter().all(|s| *s == wan_relay), "{got:?}");
+
+        send_rtp(&wan_rtp, wan_relay, 5, 0x2222);
+        let got = drain(&lan_rtp, Duration::from_millis(200));
+        assert_eq!(got.len(), 5, "remote → phone RTP: {:?}", sources(&got));
+        assert!(sources(&got).iter().all(|s| *s == lan_relay), "{got:?}");
+
+        for _ in 0..3 {
+            lan_rtcp.send_to(&rtcp(0x1111), plus1(lan_relay)).unwrap();
+            wan_rtcp.send_to(&rtcp(0x2222), plus1(wan_relay)).unwrap();
+        }
+        let got = drain(&wan_rtcp, Duration::from_millis(200));
+        assert_eq!(got.len(), 3, "phone → remote RTCP");
+        assert!(sources(&got).iter().all(|s| *s == plus1(wan_relay)));
+        assert_eq!(got[0].1, rtcp(0x1111), "RTCP relayed byte for byte");
+        let got = drain(&lan_rtcp, Duration::from_millis(200));
+        assert_eq!(got.len(), 3, "remote → phone RTCP");
+        assert!(sources(&got).iter().all(|s| *s == plus1(lan_relay)));
+
+        captured
+            .borrow_mut()
+            .push(("lan0", lan_relay, lan0.stop(lab)));
+        captured
+            .borrow_mut()
+            .push(("wan0", wan_relay, wan0.stop(lab)));
+    });
+
+    // On the wire: everything the relay sent, RTP and RTCP, carries EF.
+    for (side, relay, text) in captured.into_inner() {
+        let ip = relay.ip().to_string();
+        let sent: Vec<Datagram> = datagrams(&text)
+            .into_iter()
+            .filter(|d| d.src.starts_with(&format!("{ip}.")))
+            .collect();
+        let rtp = dotted(&ip, relay.port());
+        let rtcp = dotted(&ip, relay.port() + 1);
+        let n_rtp = sent.iter().filter(|d| d.src == rtp).count();
+        let n_rtcp = sent.iter().filter(|d| d.src == rtcp).count();
+        assert_eq!((n_rtp, n_rtcp), (5, 3), "{side}: {sent:?}");
+        assert!(
+            sent.iter().all(|d| d.tos == Some(0xb8)),
+            "{side}: sent without tos 0xb8:\n{text}"
+        );
+    }
+
+    // After the BYE: no relay socket left, and each port binds again.
+    assert_relay_ports_closed(&lab);
+    for relay in used {
+        for port in [relay.port(), relay.port() + 1] {
+            let addr = SocketAddr::new(relay.ip(), port).to_string();
+            drop(udp_in(&lab.router, &addr));
+        }
+    }
+}
+
+/// Issue 6: bob is behind a NAT, so his RTP comes from port 41000 while his
+/// SDP says 40000. After the relay's probation (3 packets) it is latched:
+/// the phone hears him, the phone's audio goes to 41000 (nothing to the
+/// SDP port), and a stranger's packets to the relay port are dropped.
+#[test]
+fn a_remote_party_behind_nat_is_latched_and_heard() {
+    if !can_run("a_remote_party_behind_nat_is_latched_and_heard") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let scratch = Scratch::new("latch");
+    let conf = router_config(&scratch, "");
+    start_daemon(&mut lab, &scratch, &conf);
+    register(&lab, &scratch.0);
+
+    let lan = udp_in(&lab.lan, &format!("{LAN_PHONE}:{MEDIA}"));
+    let wan_sdp = udp_in(&lab.wan, &format!("{REMOTE}:{MEDIA}"));
+    let wan_nat = udp_in(&lab.wan, &format!("{REMOTE}:41000"));
+    let stranger = udp_in(&lab.wan, &format!("{PROVIDER}:42000"));
+
+    call_with_own_media(&mut lab, &scratch, 3000, |_, lan_relay, wan_relay| {
+        send_rtp(&wan_nat, wan_relay, 6, 0x3333);
+        let heard = drain(&lan, Duration::from_millis(200));
+        assert_eq!(heard.len(), 6, "the phone hears bob from behind his NAT");
+        assert!(sources(&heard).iter().all(|s| *s == lan_relay));
+
+        send_rtp(&lan, lan_relay, 5, 0x4444);
+        let at_nat = drain(&wan_nat, Duration::from_millis(200));
+        assert_eq!(
+            at_nat.len(),
+            5,
+            "the phone's audio goes to bob's latched source"
+        );
+        assert!(sources(&at_nat).iter().all(|s| *s == wan_relay));
+        let at_sdp = drain(&wan_sdp, Duration::from_millis(50));
+        assert!(
+            at_sdp.is_empty(),
+            "nothing to the SDP port once latched: {at_sdp:?}"
+        );
+
+        send_rtp(&stranger, wan_relay, 5, 0x5555);
+        let injected = drain(&lan, Duration::from_millis(200));
+        assert!(
+            injected.is_empty(),
+            "a stranger's RTP reached the phone: {injected:?}"
+        );
+    });
+    assert_relay_ports_closed(&lab);
+}
