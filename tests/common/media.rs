@@ -203,7 +203,8 @@ pub fn relay_rtp_on(ports: &[SocketAddr], ip: &str) -> SocketAddr {
 /// scratch directory; returns its path for [`super::sipp::Sipp::new`].
 /// Placeholders not given are replaced by their defaults: `@PORT@` →
 /// `[media_port]`, `@URI@` and `@MEDIA@` → nothing, `@WAN@` → the router's
-/// WAN address as a regex, `@HOST@` → `[remote_ip]`.
+/// WAN address as a regex, `@HOST@` → `[remote_ip]`, `@TARGET@` →
+/// `[remote_ip]:[remote_port]`.
 pub fn scenario(scratch: &Scratch, name: &str, tag: &str, subst: &[(&str, &str)]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sipp")
@@ -218,6 +219,7 @@ pub fn scenario(scratch: &Scratch, name: &str, tag: &str, subst: &[(&str, &str)]
         ("MEDIA", ""),
         ("WAN", r"198\.51\.100\.1"),
         ("HOST", "[remote_ip]"),
+        ("TARGET", "[remote_ip]:[remote_port]"),
     ] {
         text = text.replace(&format!("@{k}@"), v);
     }
