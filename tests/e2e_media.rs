@@ -43,96 +43,6 @@ fn assert_relay_ports_closed(lab: &Lab) {
     }
 }
 
-/// Media of one relayed call as the four captures saw it.
-struct Seen {
-    at_phone: Vec<Datagram>,
-    at_remote: Vec<Datagram>,
-    router_to_lan: Vec<Datagram>,
-    router_to_wan: Vec<Datagram>,
-}
-
-/// Captures at both ends (what arrives from the router) and on the
-/// router's two interfaces (what the relay sends, with TOS).
-fn with_captures(lab: &mut Lab, scratch: &Scratch, tag: &str, call: impl FnOnce(&Lab)) -> Seen {
-    let from = |ip: &str| format!("udp and src host {ip} and not port 5060");
-    let (lan, wan, router) = (lab.lan.clone(), lab.wan.clone(), lab.router.clone());
-    let phone = Capture::start(
-        lab,
-        scratch,
-        &format!("{tag}-phone"),
-        &lan,
-        "eth0",
-        false,
-        &from(ROUTER_LAN),
-    );
-    let remote = Capture::start(
-        lab,
-        scratch,
-        &format!("{tag}-remote"),
-        &wan,
-        "eth0",
-        false,
-        &from(ROUTER_WAN),
-    );
-    let lan0 = Capture::start(
-        lab,
-        scratch,
-        &format!("{tag}-lan0"),
-        &router,
-        "lan0",
-        true,
-        &from(ROUTER_LAN),
-    );
-    let wan0 = Capture::start(
-        lab,
-        scratch,
-        &format!("{tag}-wan0"),
-        &router,
-        "wan0",
-        true,
-        &from(ROUTER_WAN),
-    );
-    call(lab);
-    Seen {
-        at_phone: datagrams(&phone.stop(lab)),
-        at_remote: datagrams(&remote.stop(lab)),
-        router_to_lan: datagrams(&lan0.stop(lab)),
-        router_to_wan: datagrams(&wan0.stop(lab)),
-    }
-}
-
-/// At least `min` RTP packets reached each end, to the media port the
-/// endpoint's SDP named, and every one the relay sent carried DSCP EF.
-fn assert_two_way_audio(seen: &Seen, min: usize) {
-    let to_phone = seen
-        .at_phone
-        .iter()
-        .filter(|d| d.dst == dotted(LAN_PHONE, 6000))
-        .count();
-    let to_remote = seen
-        .at_remote
-        .iter()
-        .filter(|d| d.dst.starts_with(&format!("{REMOTE}.")) && d.dst.ends_with(".6000"))
-        .count();
-    assert!(
-        to_phone >= min,
-        "only {to_phone} RTP packets reached the phone: {:?}",
-        seen.at_phone
-    );
-    assert!(
-        to_remote >= min,
-        "only {to_remote} RTP packets reached the remote party: {:?}",
-        seen.at_remote
-    );
-    for (side, sent) in [("lan0", &seen.router_to_lan), ("wan0", &seen.router_to_wan)] {
-        assert!(sent.len() >= min, "{side}: {sent:?}");
-        assert!(
-            sent.iter().all(|d| d.tos == Some(0xb8)),
-            "{side}: relayed RTP without tos 0xb8: {sent:?}"
-        );
-    }
-}
-
 #[test]
 fn tcpdump_text_is_parsed() {
     let text = "listening on eth0\n\
@@ -176,7 +86,7 @@ fn audio_flows_both_ways_in_calls_both_ways_marked_ef() {
     // alice calls bob.
     let bob = scenario(&scratch, "t_remote_answer.xml", "out-bob", &play);
     let alice = scenario(&scratch, "t_phone_call.xml", "out-alice", &play);
-    let seen = with_captures(&mut lab, &scratch, "out", |lab| {
+    let seen = with_captures(&mut lab, &scratch, "out", ROUTER_WAN, |lab| {
         let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(lab, &dir);
         Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
             .via(ROUTER)
@@ -193,7 +103,7 @@ fn audio_flows_both_ways_in_calls_both_ways_marked_ef() {
     // bob calls alice.
     let alice = scenario(&scratch, "t_phone_answer.xml", "in-alice", &play);
     let bob = scenario(&scratch, "t_remote_call.xml", "in-bob", &play);
-    let seen = with_captures(&mut lab, &scratch, "in", |lab| {
+    let seen = with_captures(&mut lab, &scratch, "in", ROUTER_WAN, |lab| {
         let uas = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060).start(lab, &dir);
         Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5062)
             .to(&format!("{ROUTER_WAN}:5060"))

@@ -53,36 +53,42 @@ fn register(lab: &Lab, scratch: &Scratch, tag: &str, host: &str) -> String {
     )
 }
 
-/// alice calls bob; bob's sipp listens on `bob_port` and checks that the
-/// SDP points at `wan_regex`. Returns the INVITE as bob received it.
+/// alice calls bob, both playing audio; bob's sipp listens on `bob_port`
+/// and checks that the SDP points at `router_wan`, and the audio must reach
+/// both ends. Returns the INVITE as bob received it.
 fn outgoing_call(
-    lab: &Lab,
+    lab: &mut Lab,
     scratch: &Scratch,
     tag: &str,
     target: Option<&str>,
     bob_port: u16,
-    wan_regex: &str,
+    router_wan: &str,
 ) -> String {
     let dir = &scratch.0;
+    let wan_regex = router_wan.replace('.', r"\.");
     let bob = scenario(
         scratch,
         "t_remote_answer.xml",
         &format!("{tag}-bob"),
-        &[("WAN", wan_regex)],
+        &[("WAN", &wan_regex), ("MEDIA", PLAY_PCAP)],
     );
-    let mut subst = vec![];
+    let mut subst = vec![("MEDIA", PLAY_PCAP)];
     if let Some(t) = target {
         subst.push(("TARGET", t));
     }
     let alice = scenario(scratch, "t_phone_call.xml", &format!("{tag}-alice"), &subst);
-    let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, bob_port).start(lab, dir);
-    Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
-        .via(ROUTER)
-        .to(&format!("{REMOTE}:{bob_port}"))
-        .arg("-d")
-        .arg("200")
-        .run(lab, dir);
-    finish(uas, dir, "bob");
+    let seen = with_captures(lab, scratch, tag, router_wan, |lab| {
+        let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, bob_port).start(lab, dir);
+        Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+            .via(ROUTER)
+            .to(&format!("{REMOTE}:{bob_port}"))
+            .arg("-d")
+            .arg("1000")
+            .run(lab, dir);
+        finish(uas, dir, "bob");
+    });
+    // 1 s of 30 ms packets is 33.
+    assert_two_way_audio(&seen, 15);
     sipp_message(
         &sipp_messages(dir, &format!("{tag}-bob")),
         "received",
@@ -141,7 +147,7 @@ fn a_new_wan_address_is_used_within_a_second() {
         "<sip:alice@198.51.100.4>",
         &got,
     );
-    let invite = outgoing_call(&lab, &scratch, "call", None, 5060, r"198\.51\.100\.4");
+    let invite = outgoing_call(&mut lab, &scratch, "call", None, 5060, "198.51.100.4");
     assert_starts(
         header_values(&invite, "Via")[0],
         "SIP/2.0/UDP 198.51.100.4:5060;branch=z9hG4bK",
@@ -391,12 +397,12 @@ fn next_hops_by_name_from_etc_hosts_and_dns_srv() {
     );
 
     let invite = outgoing_call(
-        &lab,
+        &mut lab,
         &scratch,
         "srv",
         Some("pbx.example.test"),
         5070,
-        r"198\.51\.100\.1",
+        ROUTER_WAN,
     );
     assert!(
         invite.starts_with("INVITE sip:bob@pbx.example.test SIP/2.0\r\n"),

@@ -1,6 +1,7 @@
 //! End-to-end over TCP: the real `siproxd` on the lab's router with the
 //! phone and/or the WAN parties speaking SIP over TCP (sipp `-t t1`). Each
-//! side's Via must name the transport used on that side.
+//! side's Via must name the transport used on that side, and the calls'
+//! audio (sipp pcap playback, RTP over UDP as always) must reach both ends.
 
 mod common;
 
@@ -84,19 +85,23 @@ fn register(lab: &Lab, scratch: &Scratch, m: Mode) {
     assert_via(vias[0], m.phone(), "192.0.2.10:5060");
 }
 
-fn outgoing_call(lab: &Lab, scratch: &Scratch, m: Mode) {
+fn outgoing_call(lab: &mut Lab, scratch: &Scratch, m: Mode) {
     let dir = &scratch.0;
-    let uri = [("URI", m.uri())];
-    let bob = scenario(scratch, "t_remote_answer.xml", "out-bob", &uri);
-    let alice = scenario(scratch, "t_phone_call.xml", "out-alice", &uri);
-    let uas = sipp(&lab.wan, &bob, REMOTE, 5060, m.wan_tcp).start(lab, dir);
-    sipp(&lab.lan, &alice, LAN_PHONE, 5060, m.phone_tcp)
-        .via(ROUTER)
-        .to(&format!("{REMOTE}:5060"))
-        .arg("-d")
-        .arg("200")
-        .run(lab, dir);
-    finish(uas, dir, "out-bob");
+    let subst = [("URI", m.uri()), ("MEDIA", PLAY_PCAP)];
+    let bob = scenario(scratch, "t_remote_answer.xml", "out-bob", &subst);
+    let alice = scenario(scratch, "t_phone_call.xml", "out-alice", &subst);
+    let seen = with_captures(lab, scratch, "out", ROUTER_WAN, |lab| {
+        let uas = sipp(&lab.wan, &bob, REMOTE, 5060, m.wan_tcp).start(lab, dir);
+        sipp(&lab.lan, &alice, LAN_PHONE, 5060, m.phone_tcp)
+            .via(ROUTER)
+            .to(&format!("{REMOTE}:5060"))
+            .arg("-d")
+            .arg("1000")
+            .run(lab, dir);
+        finish(uas, dir, "out-bob");
+    });
+    // 1 s of 30 ms packets is 33.
+    assert_two_way_audio(&seen, 15);
 
     let at_bob = sipp_messages(dir, "out-bob");
     for method in ["INVITE ", "ACK ", "BYE "] {
@@ -115,17 +120,21 @@ fn outgoing_call(lab: &Lab, scratch: &Scratch, m: Mode) {
     assert_via(vias[0], m.phone(), "192.0.2.10:5060");
 }
 
-fn incoming_call(lab: &Lab, scratch: &Scratch, m: Mode) {
+fn incoming_call(lab: &mut Lab, scratch: &Scratch, m: Mode) {
     let dir = &scratch.0;
-    let alice = scenario(scratch, "t_phone_answer.xml", "in-alice", &[]);
-    let bob = scenario(scratch, "t_remote_call.xml", "in-bob", &[]);
-    let uas = sipp(&lab.lan, &alice, LAN_PHONE, 5060, m.phone_tcp).start(lab, dir);
-    sipp(&lab.wan, &bob, REMOTE, 5062, m.wan_tcp)
-        .to(&format!("{ROUTER_WAN}:5060"))
-        .arg("-d")
-        .arg("200")
-        .run(lab, dir);
-    finish(uas, dir, "in-alice");
+    let play = [("MEDIA", PLAY_PCAP)];
+    let alice = scenario(scratch, "t_phone_answer.xml", "in-alice", &play);
+    let bob = scenario(scratch, "t_remote_call.xml", "in-bob", &play);
+    let seen = with_captures(lab, scratch, "in", ROUTER_WAN, |lab| {
+        let uas = sipp(&lab.lan, &alice, LAN_PHONE, 5060, m.phone_tcp).start(lab, dir);
+        sipp(&lab.wan, &bob, REMOTE, 5062, m.wan_tcp)
+            .to(&format!("{ROUTER_WAN}:5060"))
+            .arg("-d")
+            .arg("1000")
+            .run(lab, dir);
+        finish(uas, dir, "in-alice");
+    });
+    assert_two_way_audio(&seen, 15);
 
     let at_alice = sipp_messages(dir, "in-alice");
     for method in ["INVITE ", "ACK ", "BYE "] {
@@ -149,8 +158,8 @@ fn register_and_call_both_ways(tag: &str, m: Mode) {
     let conf = router_config(&scratch, "");
     start_daemon(&mut lab, &scratch, &conf);
     register(&lab, &scratch, m);
-    incoming_call(&lab, &scratch, m);
-    outgoing_call(&lab, &scratch, m);
+    incoming_call(&mut lab, &scratch, m);
+    outgoing_call(&mut lab, &scratch, m);
     let log = std::fs::read_to_string(scratch.path("daemon.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
 }

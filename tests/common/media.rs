@@ -9,7 +9,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::netns::Lab;
+use super::netns::{Lab, LAN_PHONE, REMOTE, ROUTER_LAN};
 use super::sipp::{wait_for_log, Scratch};
 
 /// A UDP socket bound to `addr` inside network namespace `ns`. The socket
@@ -254,4 +254,101 @@ pub fn header_values<'m>(msg: &'m str, name: &str) -> Vec<&'m str> {
         .filter_map(|l| l.strip_prefix(prefix.as_str()))
         .map(str::trim)
         .collect()
+}
+
+/// Media of one relayed call as the four captures saw it.
+pub struct Seen {
+    pub at_phone: Vec<Datagram>,
+    pub at_remote: Vec<Datagram>,
+    pub router_to_lan: Vec<Datagram>,
+    pub router_to_wan: Vec<Datagram>,
+}
+
+/// Captures at both ends (what arrives from the router) and on the
+/// router's two interfaces (what the relay sends, with TOS). `router_wan`
+/// is the router's WAN address at the time.
+pub fn with_captures(
+    lab: &mut Lab,
+    scratch: &Scratch,
+    tag: &str,
+    router_wan: &str,
+    call: impl FnOnce(&Lab),
+) -> Seen {
+    let from = |ip: &str| format!("udp and src host {ip} and not port 5060");
+    let (lan, wan, router) = (lab.lan.clone(), lab.wan.clone(), lab.router.clone());
+    let phone = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-phone"),
+        &lan,
+        "eth0",
+        false,
+        &from(ROUTER_LAN),
+    );
+    let remote = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-remote"),
+        &wan,
+        "eth0",
+        false,
+        &from(router_wan),
+    );
+    let lan0 = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-lan0"),
+        &router,
+        "lan0",
+        true,
+        &from(ROUTER_LAN),
+    );
+    let wan0 = Capture::start(
+        lab,
+        scratch,
+        &format!("{tag}-wan0"),
+        &router,
+        "wan0",
+        true,
+        &from(router_wan),
+    );
+    call(lab);
+    Seen {
+        at_phone: datagrams(&phone.stop(lab)),
+        at_remote: datagrams(&remote.stop(lab)),
+        router_to_lan: datagrams(&lan0.stop(lab)),
+        router_to_wan: datagrams(&wan0.stop(lab)),
+    }
+}
+
+/// At least `min` RTP packets reached each end, to the media port the
+/// endpoint's SDP named, and every one the relay sent carried DSCP EF.
+pub fn assert_two_way_audio(seen: &Seen, min: usize) {
+    let to_phone = seen
+        .at_phone
+        .iter()
+        .filter(|d| d.dst == dotted(LAN_PHONE, 6000))
+        .count();
+    let to_remote = seen
+        .at_remote
+        .iter()
+        .filter(|d| d.dst.starts_with(&format!("{REMOTE}.")) && d.dst.ends_with(".6000"))
+        .count();
+    assert!(
+        to_phone >= min,
+        "only {to_phone} RTP packets reached the phone: {:?}",
+        seen.at_phone
+    );
+    assert!(
+        to_remote >= min,
+        "only {to_remote} RTP packets reached the remote party: {:?}",
+        seen.at_remote
+    );
+    for (side, sent) in [("lan0", &seen.router_to_lan), ("wan0", &seen.router_to_wan)] {
+        assert!(sent.len() >= min, "{side}: {sent:?}");
+        assert!(
+            sent.iter().all(|d| d.tos == Some(0xb8)),
+            "{side}: relayed RTP without tos 0xb8: {sent:?}"
+        );
+    }
 }
