@@ -1,5 +1,6 @@
 //! End-to-end interfaces and names: the real `siproxd` on the lab's router
-//! notices a new WAN address while it runs, advertises `host_outbound`, and
+//! notices a new WAN address while it runs, advertises `host_outbound` (an
+//! address, or a dynamic DNS name it follows), and
 //! reaches next hops given as names (through /etc/hosts and through DNS SRV
 //! from a small DNS server the test runs in the WAN namespace).
 
@@ -247,7 +248,11 @@ impl Drop for NetnsEtc {
 /// A tiny authoritative DNS server on a socket in the lab: answers A and
 /// SRV questions from `records` (name, type, rdata) and every other
 /// question with an empty NOERROR; logs the questions it saw.
+/// (name, type, rdata) of the records a [`Dns`] serves.
+type Records = Vec<(String, u16, Vec<u8>)>;
+
 struct Dns {
+    records: Arc<Mutex<Records>>,
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<Vec<(String, u16)>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -276,10 +281,11 @@ fn srv_rdata(priority: u16, weight: u16, port: u16, target: &str) -> Vec<u8> {
 }
 
 impl Dns {
-    fn start(sock: UdpSocket, records: Vec<(String, u16, Vec<u8>)>) -> Dns {
+    fn start(sock: UdpSocket, records: Records) -> Dns {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (stop2, seen2) = (stop.clone(), seen.clone());
+        let records = Arc::new(Mutex::new(records));
+        let (stop2, seen2, records2) = (stop.clone(), seen.clone(), records.clone());
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let thread = std::thread::spawn(move || {
@@ -304,10 +310,12 @@ impl Dns {
                 let qtype = u16::from_be_bytes([q[i + 1], q[i + 2]]);
                 let question_end = i + 5;
                 seen2.lock().unwrap().push((qname.clone(), qtype));
-                let answers: Vec<&Vec<u8>> = records
+                let answers: Vec<Vec<u8>> = records2
+                    .lock()
+                    .unwrap()
                     .iter()
                     .filter(|(name, t, _)| *name == qname && *t == qtype)
-                    .map(|(_, _, rdata)| rdata)
+                    .map(|(_, _, rdata)| rdata.clone())
                     .collect();
                 let mut r = q[..2].to_vec(); // id
                 r.extend_from_slice(&[0x84, 0x00]); // response, authoritative
@@ -320,16 +328,24 @@ impl Dns {
                     r.extend_from_slice(&qtype.to_be_bytes());
                     r.extend_from_slice(&[0, 1, 0, 0, 0, 60]); // IN, TTL 60
                     r.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-                    r.extend_from_slice(rdata);
+                    r.extend_from_slice(&rdata);
                 }
                 let _ = sock.send_to(&r, from);
             }
         });
         Dns {
+            records,
             stop,
             seen,
             thread: Some(thread),
         }
+    }
+
+    /// Replaces the records of `name` and type `rtype`.
+    fn set(&self, name: &str, rtype: u16, rdata: Vec<u8>) {
+        let mut records = self.records.lock().unwrap();
+        records.retain(|(n, t, _)| !(n == name && *t == rtype));
+        records.push((name.to_string(), rtype, rdata));
     }
 
     fn questions(&self) -> Vec<(String, u16)> {
@@ -416,5 +432,72 @@ fn next_hops_by_name_from_etc_hosts_and_dns_srv() {
     assert!(
         asked.contains(&("bob-host.example.test".into(), A)),
         "{asked:?}"
+    );
+}
+
+/// Issue 5: `host_outbound` given as a dynamic DNS name, as the example
+/// configuration suggests. It is advertised, and when the name moves to a
+/// new address (the ISP gave the router another one) the daemon follows
+/// without a restart, like upstream, which re-resolves it after its 60 s
+/// DNS cache expires.
+#[test]
+fn host_outbound_as_a_dyndns_name_follows_its_address() {
+    if !can_run("host_outbound_as_a_dyndns_name_follows_its_address") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let _etc = NetnsEtc::new(
+        &lab.router,
+        &[
+            ("hosts", "127.0.0.1 localhost\n"),
+            (
+                "resolv.conf",
+                "nameserver 198.51.100.2\noptions timeout:1\n",
+            ),
+        ],
+    );
+    let dns = Dns::start(
+        udp_in(&lab.wan, "198.51.100.2:53"),
+        vec![("home.example.test".into(), A, vec![203, 0, 113, 5])],
+    );
+    let scratch = Scratch::new("dyndns");
+    let conf = router_config(&scratch, "host_outbound = home.example.test\n");
+    start_daemon(&mut lab, &scratch, &conf);
+    let got = register(&lab, &scratch, "reg0", "[remote_ip]");
+    assert_starts(
+        &header_values(&got, "Contact").join(","),
+        "<sip:alice@203.0.113.5>",
+        &got,
+    );
+
+    dns.set("home.example.test", A, vec![203, 0, 113, 6]);
+    let changed = Instant::now();
+    let needle = "host_outbound home.example.test: address 203.0.113.6";
+    let log = scratch.path("daemon.log");
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            changed.elapsed() < Duration::from_secs(25),
+            "host_outbound still not re-resolved after 25 s:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "new host_outbound address used after {:?}",
+        changed.elapsed()
+    );
+    let got = register(&lab, &scratch, "reg1", "[remote_ip]");
+    assert_starts(
+        header_values(&got, "Via")[0],
+        "SIP/2.0/UDP 203.0.113.6:5060;branch=z9hG4bK",
+        &got,
+    );
+    assert_starts(
+        &header_values(&got, "Contact").join(","),
+        "<sip:alice@203.0.113.6>",
+        &got,
     );
 }
