@@ -394,6 +394,11 @@ fn next_hops_by_name_from_etc_hosts_and_dns_srv() {
                 SRV,
                 srv_rdata(10, 0, 5070, "bob-host.example.test"),
             ),
+            (
+                "_sip._tcp.pbx.example.test".into(),
+                SRV,
+                srv_rdata(10, 0, 5072, "bob-host.example.test"),
+            ),
             ("bob-host.example.test".into(), A, vec![198, 51, 100, 3]),
         ],
     );
@@ -431,6 +436,41 @@ fn next_hops_by_name_from_etc_hosts_and_dns_srv() {
     );
     assert!(
         asked.contains(&("bob-host.example.test".into(), A)),
+        "{asked:?}"
+    );
+
+    // Over TCP (`;transport=tcp`) the service is `_sip._tcp`, here on 5072.
+    let dir = &scratch.0;
+    let bob = scenario(&scratch, "t_remote_answer.xml", "tcp-bob", &[]);
+    let alice = scenario(
+        &scratch,
+        "t_phone_call.xml",
+        "tcp-alice",
+        &[("TARGET", "pbx.example.test"), ("URI", ";transport=tcp")],
+    );
+    let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5072)
+        .tcp()
+        .start(&lab, dir);
+    Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+        .via(ROUTER)
+        .to(&format!("{REMOTE}:5072"))
+        .arg("-d")
+        .arg("200")
+        .run(&lab, dir);
+    finish(uas, dir, "tcp-bob");
+    let invite = sipp_message(&sipp_messages(dir, "tcp-bob"), "received", "INVITE ");
+    assert!(
+        invite.starts_with("INVITE sip:bob@pbx.example.test;transport=tcp SIP/2.0\r\n"),
+        "{invite}"
+    );
+    assert_starts(
+        header_values(&invite, "Via")[0],
+        "SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bK",
+        &invite,
+    );
+    let asked = dns.questions();
+    assert!(
+        asked.contains(&("_sip._tcp.pbx.example.test".into(), SRV)),
         "{asked:?}"
     );
 }
