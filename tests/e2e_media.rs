@@ -116,35 +116,50 @@ fn audio_flows_both_ways_in_calls_both_ways_marked_ef() {
     assert_relay_ports_closed(&lab);
 }
 
-/// An outgoing call whose media the test carries itself: sipp does the
-/// signalling with SDP naming port 40000 on both sides and holds the call
-/// for `hold_ms`; `media` runs while it is up, with the relay's RTP port on
-/// the LAN and on the WAN side.
+/// A call whose media the test carries itself — out (alice calls bob) or
+/// in (bob calls alice): sipp does the signalling with SDP naming port
+/// 40000 on both sides and holds the call for `hold_ms`; `media` runs while
+/// it is up, with the relay's RTP port on the LAN and on the WAN side.
 fn call_with_own_media(
     lab: &mut Lab,
     scratch: &Scratch,
+    incoming: bool,
     hold_ms: u32,
     media: impl FnOnce(&mut Lab, SocketAddr, SocketAddr),
 ) {
     let port = MEDIA.to_string();
     let subst = [("PORT", port.as_str())];
-    let bob = scenario(scratch, "t_remote_answer.xml", "own-bob", &subst);
-    let alice = scenario(scratch, "t_phone_call.xml", "own-alice", &subst);
     let dir = &scratch.0;
-    let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(lab, dir);
-    let uac = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
-        .via(ROUTER)
-        .to(&format!("{REMOTE}:5060"))
-        .arg("-d")
-        .arg(&hold_ms.to_string())
-        .start(lab, dir);
+    let hold = hold_ms.to_string();
+    let (uas, uac) = if incoming {
+        let alice = scenario(scratch, "t_phone_answer.xml", "own-alice", &subst);
+        let bob = scenario(scratch, "t_remote_call.xml", "own-bob", &subst);
+        let uas = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060).start(lab, dir);
+        let uac = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5062)
+            .to(&format!("{ROUTER_WAN}:5060"))
+            .arg("-d")
+            .arg(&hold)
+            .start(lab, dir);
+        (uas, uac)
+    } else {
+        let bob = scenario(scratch, "t_remote_answer.xml", "own-bob", &subst);
+        let alice = scenario(scratch, "t_phone_call.xml", "own-alice", &subst);
+        let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(lab, dir);
+        let uac = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+            .via(ROUTER)
+            .to(&format!("{REMOTE}:5060"))
+            .arg("-d")
+            .arg(&hold)
+            .start(lab, dir);
+        (uas, uac)
+    };
     // Both SDPs have passed once both legs' pairs are bound.
     let ports = wait_relay_ports(lab, 4);
     let lan_relay = relay_rtp_on(&ports, ROUTER_LAN);
     let wan_relay = relay_rtp_on(&ports, ROUTER_WAN);
     media(lab, lan_relay, wan_relay);
-    finish(uac, dir, "own-alice");
-    finish(uas, dir, "own-bob");
+    finish(uac, dir, "caller");
+    finish(uas, dir, "callee");
 }
 
 fn sources(got: &[(SocketAddr, Vec<u8>)]) -> Vec<SocketAddr> {
@@ -174,43 +189,49 @@ fn rtcp_is_relayed_and_marked_ef_and_ports_close_after_bye() {
     let mut used = Vec::new();
     let captured = std::cell::RefCell::new(Vec::new());
 
-    call_with_own_media(&mut lab, &scratch, 4000, |lab, lan_relay, wan_relay| {
-        used = vec![lan_relay, wan_relay];
-        let filter = "udp and not port 5060";
-        let router = lab.router.clone();
-        let lan0 = Capture::start(lab, &scratch, "lan0", &router, "lan0", true, filter);
-        let wan0 = Capture::start(lab, &scratch, "wan0", &router, "wan0", true, filter);
-        let plus1 = |a: SocketAddr| SocketAddr::new(a.ip(), a.port() + 1);
+    call_with_own_media(
+        &mut lab,
+        &scratch,
+        false,
+        4000,
+        |lab, lan_relay, wan_relay| {
+            used = vec![lan_relay, wan_relay];
+            let filter = "udp and not port 5060";
+            let router = lab.router.clone();
+            let lan0 = Capture::start(lab, &scratch, "lan0", &router, "lan0", true, filter);
+            let wan0 = Capture::start(lab, &scratch, "wan0", &router, "wan0", true, filter);
+            let plus1 = |a: SocketAddr| SocketAddr::new(a.ip(), a.port() + 1);
 
-        send_rtp(&lan_rtp, lan_relay, 5, 0x1111);
-        let got = drain(&wan_rtp, Duration::from_millis(200));
-        assert_eq!(got.len(), 5, "phone → remote RTP: {:?}", sources(&got));
-        assert!(sources(&got).iter().all(|s| *s == wan_relay), "{got:?}");
+            send_rtp(&lan_rtp, lan_relay, 5, 0x1111);
+            let got = drain(&wan_rtp, Duration::from_millis(200));
+            assert_eq!(got.len(), 5, "phone → remote RTP: {:?}", sources(&got));
+            assert!(sources(&got).iter().all(|s| *s == wan_relay), "{got:?}");
 
-        send_rtp(&wan_rtp, wan_relay, 5, 0x2222);
-        let got = drain(&lan_rtp, Duration::from_millis(200));
-        assert_eq!(got.len(), 5, "remote → phone RTP: {:?}", sources(&got));
-        assert!(sources(&got).iter().all(|s| *s == lan_relay), "{got:?}");
+            send_rtp(&wan_rtp, wan_relay, 5, 0x2222);
+            let got = drain(&lan_rtp, Duration::from_millis(200));
+            assert_eq!(got.len(), 5, "remote → phone RTP: {:?}", sources(&got));
+            assert!(sources(&got).iter().all(|s| *s == lan_relay), "{got:?}");
 
-        for _ in 0..3 {
-            lan_rtcp.send_to(&rtcp(0x1111), plus1(lan_relay)).unwrap();
-            wan_rtcp.send_to(&rtcp(0x2222), plus1(wan_relay)).unwrap();
-        }
-        let got = drain(&wan_rtcp, Duration::from_millis(200));
-        assert_eq!(got.len(), 3, "phone → remote RTCP");
-        assert!(sources(&got).iter().all(|s| *s == plus1(wan_relay)));
-        assert_eq!(got[0].1, rtcp(0x1111), "RTCP relayed byte for byte");
-        let got = drain(&lan_rtcp, Duration::from_millis(200));
-        assert_eq!(got.len(), 3, "remote → phone RTCP");
-        assert!(sources(&got).iter().all(|s| *s == plus1(lan_relay)));
+            for _ in 0..3 {
+                lan_rtcp.send_to(&rtcp(0x1111), plus1(lan_relay)).unwrap();
+                wan_rtcp.send_to(&rtcp(0x2222), plus1(wan_relay)).unwrap();
+            }
+            let got = drain(&wan_rtcp, Duration::from_millis(200));
+            assert_eq!(got.len(), 3, "phone → remote RTCP");
+            assert!(sources(&got).iter().all(|s| *s == plus1(wan_relay)));
+            assert_eq!(got[0].1, rtcp(0x1111), "RTCP relayed byte for byte");
+            let got = drain(&lan_rtcp, Duration::from_millis(200));
+            assert_eq!(got.len(), 3, "remote → phone RTCP");
+            assert!(sources(&got).iter().all(|s| *s == plus1(lan_relay)));
 
-        captured
-            .borrow_mut()
-            .push(("lan0", lan_relay, lan0.stop(lab)));
-        captured
-            .borrow_mut()
-            .push(("wan0", wan_relay, wan0.stop(lab)));
-    });
+            captured
+                .borrow_mut()
+                .push(("lan0", lan_relay, lan0.stop(lab)));
+            captured
+                .borrow_mut()
+                .push(("wan0", wan_relay, wan0.stop(lab)));
+        },
+    );
 
     // On the wire: everything the relay sent, RTP and RTCP, carries EF.
     for (side, relay, text) in captured.into_inner() {
@@ -240,52 +261,90 @@ fn rtcp_is_relayed_and_marked_ef_and_ports_close_after_bye() {
     }
 }
 
-/// Issue 6: bob is behind a NAT, so his RTP comes from port 41000 while his
-/// SDP says 40000. After the relay's probation (3 packets) it is latched:
-/// the phone hears him, the phone's audio goes to 41000 (nothing to the
-/// SDP port), and a stranger's packets to the relay port are dropped.
-#[test]
-fn a_remote_party_behind_nat_is_latched_and_heard() {
-    if !can_run("a_remote_party_behind_nat_is_latched_and_heard") {
-        return;
-    }
+/// Issue 6: bob is behind a NAT, so his RTP comes from port 41000 and his
+/// RTCP from 41001 while his SDP says 40000. After the relay's probation
+/// (3 packets) each is latched: the phone hears him, the phone's RTP and
+/// RTCP go to his real ports (nothing to the SDP's), and a stranger's
+/// packets to the relay port are dropped. In calls both ways.
+fn remote_party_behind_nat(tag: &str, incoming: bool) {
     let mut lab = Lab::new();
-    let scratch = Scratch::new("latch");
+    let scratch = Scratch::new(tag);
     let conf = router_config(&scratch, "");
     start_daemon(&mut lab, &scratch, &conf);
     register(&lab, &scratch.0);
 
     let lan = udp_in(&lab.lan, &format!("{LAN_PHONE}:{MEDIA}"));
+    let lan_rtcp = udp_in(&lab.lan, &format!("{LAN_PHONE}:{}", MEDIA + 1));
     let wan_sdp = udp_in(&lab.wan, &format!("{REMOTE}:{MEDIA}"));
     let wan_nat = udp_in(&lab.wan, &format!("{REMOTE}:41000"));
+    let wan_nat_rtcp = udp_in(&lab.wan, &format!("{REMOTE}:41001"));
     let stranger = udp_in(&lab.wan, &format!("{PROVIDER}:42000"));
 
-    call_with_own_media(&mut lab, &scratch, 3000, |_, lan_relay, wan_relay| {
-        send_rtp(&wan_nat, wan_relay, 6, 0x3333);
-        let heard = drain(&lan, Duration::from_millis(200));
-        assert_eq!(heard.len(), 6, "the phone hears bob from behind his NAT");
-        assert!(sources(&heard).iter().all(|s| *s == lan_relay));
+    call_with_own_media(
+        &mut lab,
+        &scratch,
+        incoming,
+        3000,
+        |_, lan_relay, wan_relay| {
+            let plus1 = |a: SocketAddr| SocketAddr::new(a.ip(), a.port() + 1);
+            send_rtp(&wan_nat, wan_relay, 6, 0x3333);
+            let heard = drain(&lan, Duration::from_millis(200));
+            assert_eq!(heard.len(), 6, "the phone hears bob from behind his NAT");
+            assert!(sources(&heard).iter().all(|s| *s == lan_relay));
 
-        send_rtp(&lan, lan_relay, 5, 0x4444);
-        let at_nat = drain(&wan_nat, Duration::from_millis(200));
-        assert_eq!(
-            at_nat.len(),
-            5,
-            "the phone's audio goes to bob's latched source"
-        );
-        assert!(sources(&at_nat).iter().all(|s| *s == wan_relay));
-        let at_sdp = drain(&wan_sdp, Duration::from_millis(50));
-        assert!(
-            at_sdp.is_empty(),
-            "nothing to the SDP port once latched: {at_sdp:?}"
-        );
+            send_rtp(&lan, lan_relay, 5, 0x4444);
+            let at_nat = drain(&wan_nat, Duration::from_millis(200));
+            assert_eq!(
+                at_nat.len(),
+                5,
+                "the phone's audio goes to bob's latched source"
+            );
+            assert!(sources(&at_nat).iter().all(|s| *s == wan_relay));
+            let at_sdp = drain(&wan_sdp, Duration::from_millis(50));
+            assert!(
+                at_sdp.is_empty(),
+                "nothing to the SDP port once latched: {at_sdp:?}"
+            );
 
-        send_rtp(&stranger, wan_relay, 5, 0x5555);
-        let injected = drain(&lan, Duration::from_millis(200));
-        assert!(
-            injected.is_empty(),
-            "a stranger's RTP reached the phone: {injected:?}"
-        );
-    });
+            for _ in 0..4 {
+                wan_nat_rtcp
+                    .send_to(&rtcp(0x3333), plus1(wan_relay))
+                    .unwrap();
+            }
+            assert_eq!(drain(&lan_rtcp, Duration::from_millis(200)).len(), 4);
+            for _ in 0..2 {
+                lan_rtcp.send_to(&rtcp(0x4444), plus1(lan_relay)).unwrap();
+            }
+            let got = drain(&wan_nat_rtcp, Duration::from_millis(200));
+            assert_eq!(
+                got.len(),
+                2,
+                "the phone's RTCP goes to bob's latched RTCP source"
+            );
+
+            send_rtp(&stranger, wan_relay, 5, 0x5555);
+            let injected = drain(&lan, Duration::from_millis(200));
+            assert!(
+                injected.is_empty(),
+                "a stranger's RTP reached the phone: {injected:?}"
+            );
+        },
+    );
     assert_relay_ports_closed(&lab);
+}
+
+#[test]
+fn a_remote_party_behind_nat_is_latched_and_heard_in_a_call_out() {
+    if !can_run("a_remote_party_behind_nat_is_latched_and_heard_in_a_call_out") {
+        return;
+    }
+    remote_party_behind_nat("latch-out", false);
+}
+
+#[test]
+fn a_remote_party_behind_nat_is_latched_and_heard_in_a_call_in() {
+    if !can_run("a_remote_party_behind_nat_is_latched_and_heard_in_a_call_in") {
+        return;
+    }
+    remote_party_behind_nat("latch-in", true);
 }
