@@ -541,3 +541,53 @@ fn host_outbound_as_a_dyndns_name_follows_its_address() {
         &got,
     );
 }
+
+/// Issue 5: the router boots before its WAN link (PPPoE not up yet): the
+/// daemon starts without a WAN address, and once one appears it is used
+/// within about a second, for registrations and calls with audio.
+#[test]
+fn a_wan_address_that_comes_after_the_daemon_is_used() {
+    if !can_run("a_wan_address_that_comes_after_the_daemon_is_used") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let router = lab.router.clone();
+    lab.exec_ok(
+        &router,
+        &["ip", "addr", "del", "198.51.100.1/24", "dev", "wan0"],
+    );
+    let scratch = Scratch::new("lateaddr");
+    let conf = router_config(&scratch, "");
+    start_daemon(&mut lab, &scratch, &conf);
+    wait_for_log(
+        &scratch.path("daemon.log"),
+        "if_outbound wan0: no usable address",
+    );
+
+    lab.exec_ok(
+        &router,
+        &["ip", "addr", "add", "198.51.100.1/24", "dev", "wan0"],
+    );
+    let added = Instant::now();
+    wait_for_log(
+        &scratch.path("daemon.log"),
+        "if_outbound wan0: address 198.51.100.1",
+    );
+    assert!(
+        added.elapsed() < Duration::from_millis(2000),
+        "{:?}",
+        added.elapsed()
+    );
+    let got = register(&lab, &scratch, "reg", "[remote_ip]");
+    assert_starts(
+        header_values(&got, "Via")[0],
+        "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK",
+        &got,
+    );
+    assert_starts(
+        &header_values(&got, "Contact").join(","),
+        "<sip:alice@198.51.100.1>",
+        &got,
+    );
+    outgoing_call(&mut lab, &scratch, "call", None, 5060, ROUTER_WAN);
+}
