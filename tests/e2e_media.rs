@@ -348,3 +348,165 @@ fn a_remote_party_behind_nat_is_latched_and_heard_in_a_call_in() {
     }
     remote_party_behind_nat("latch-in", true);
 }
+
+/// The phone's side of a call that ends before it is answered.
+const PHONE_CANCELS: &str = r#"
+  <recv response="180"/>
+  <pause milliseconds="700"/>
+  <send>
+    <![CDATA[
+
+      CANCEL sip:bob@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK[pid]i[call_number]
+      Max-Forwards: 70
+      From: "alice" <sip:alice@example.test>;tag=[pid]o[call_number]
+      To: <sip:bob@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 CANCEL
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv response="487"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:bob@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK[pid]i[call_number]
+      Max-Forwards: 70
+      From: "alice" <sip:alice@example.test>;tag=[pid]o[call_number]
+      To: <sip:bob@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>"#;
+
+const REMOTE_RINGS_UNTIL_CANCELLED: &str = r#"
+  <send>
+    <![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]b[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:bob@[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="CANCEL"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]b[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]b[call_number]
+      [last_Call-ID:]
+      CSeq: 1 INVITE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>"#;
+
+const PHONE_GETS_BUSY: &str = r#"
+  <recv response="180" optional="true"/>
+  <recv response="486"/>
+  <send>
+    <![CDATA[
+
+      ACK sip:bob@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK[pid]i[call_number]
+      Max-Forwards: 70
+      From: "alice" <sip:alice@example.test>;tag=[pid]o[call_number]
+      To: <sip:bob@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>"#;
+
+const REMOTE_IS_BUSY: &str = r#"
+  <pause milliseconds="700"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 486 Busy Here
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]b[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv request="ACK"/>"#;
+
+/// Issue 6: the relay opens ports on the INVITE's offer; a call that is
+/// cancelled while ringing, or rejected, must give them back at once (else
+/// each one holds a pair until rtp_timeout, and a busy evening runs the
+/// port range dry).
+#[test]
+fn relay_ports_are_closed_when_a_call_is_cancelled_or_rejected() {
+    if !can_run("relay_ports_are_closed_when_a_call_is_cancelled_or_rejected") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let scratch = Scratch::new("early");
+    let conf = router_config(&scratch, "");
+    start_daemon(&mut lab, &scratch, &conf);
+    register(&lab, &scratch.0);
+    let dir = &scratch.0;
+    for (tag, phone_end, remote_end) in [
+        ("cancel", PHONE_CANCELS, REMOTE_RINGS_UNTIL_CANCELLED),
+        ("busy", PHONE_GETS_BUSY, REMOTE_IS_BUSY),
+    ] {
+        let bob = scenario(
+            &scratch,
+            "t_remote_ends_early.xml",
+            &format!("{tag}-bob"),
+            &[("END", remote_end)],
+        );
+        let alice = scenario(
+            &scratch,
+            "t_phone_call_ends_early.xml",
+            &format!("{tag}-alice"),
+            &[("END", phone_end)],
+        );
+        let uas = Sipp::new(&lab.wan, bob.to_str().unwrap(), REMOTE, 5060).start(&lab, dir);
+        let uac = Sipp::new(&lab.lan, alice.to_str().unwrap(), LAN_PHONE, 5060)
+            .via(ROUTER)
+            .to(&format!("{REMOTE}:5060"))
+            .start(&lab, dir);
+        // The offer has opened the WAN side while bob rings or thinks.
+        let open = wait_relay_ports(&lab, 2);
+        assert!(
+            open.iter().any(|a| a.ip().to_string() == ROUTER_WAN),
+            "{tag}: {open:?}"
+        );
+        finish(uac, dir, &format!("{tag}-alice"));
+        finish(uas, dir, &format!("{tag}-bob"));
+        assert_relay_ports_closed(&lab);
+    }
+}
