@@ -26,7 +26,9 @@ use crate::net::dns::{self, Query, Resolved, ResolverConfig, ResolverThread, Srv
 use crate::net::rtp_relay::{RelayConfig, RelayEvent, RtpRelay};
 use crate::net::tcp::{TcpConnections, TcpEvent, TcpSettings};
 use crate::net::{iface, sockets};
-use crate::proxy::{Destination, Interfaces, Now, Proxy, Transmit, Transport};
+use crate::plugin::chain::SharedChain;
+use crate::plugin::HostAction;
+use crate::proxy::{Destination, Interfaces, Now, Proxy, RtpCommand, Transmit, Transport};
 
 const SIGNALS: Token = Token(0);
 const UDP: Token = Token(1);
@@ -171,6 +173,8 @@ impl InterfaceWatch {
         ip: Option<IpAddr>,
         now: Instant,
     ) -> Option<Interfaces> {
+        // A plugin set the address meanwhile: it wins.
+        self.host_outbound_name.as_ref()?;
         self.host_outbound_due = Some(now + HOST_OUTBOUND_CHECK);
         let ip = ip?;
         if self.host_outbound == Some(ip) {
@@ -181,6 +185,22 @@ impl InterfaceWatch {
         if let Some(name) = &self.host_outbound_name {
             log::info!("host_outbound {name}: address {ip}");
         }
+        Some(self.current)
+    }
+
+    /// A plugin (stun) learnt the public address: it replaces
+    /// `host_outbound` from now on. `Some` when that changed anything.
+    pub fn set_host_outbound(&mut self, ip: IpAddr) -> Option<Interfaces> {
+        // The plugin owns the address from now on: no more lookups of a
+        // configured host_outbound name, which would undo what it learnt.
+        self.host_outbound_name = None;
+        self.host_outbound_due = None;
+        if self.host_outbound == Some(ip) {
+            return None;
+        }
+        log::info!("public address is now {ip} (advertised instead of if_outbound's)");
+        self.host_outbound = Some(ip);
+        self.current.host_outbound = Some(ip);
         Some(self.current)
     }
 
@@ -228,6 +248,9 @@ pub struct EventLoop {
     ifaces: InterfaceWatch,
     registration_file: Option<PathBuf>,
     autosave: Option<(Duration, Instant)>,
+    plugins: Option<SharedChain>,
+    /// When the plugin TIMER stage runs next (every 5 s, or sooner on request).
+    plugin_timer: Instant,
     counters: ShellCounters,
     buf: Vec<u8>,
 }
@@ -273,9 +296,17 @@ impl EventLoop {
                 let every = Duration::from_secs(u64::from(cfg.autosave_registrations));
                 (every, now + every)
             }),
+            plugins: None,
+            plugin_timer: now + TICK,
             counters: ShellCounters::default(),
             buf: vec![0; 65536],
         })
+    }
+
+    /// Installs the loaded plugins as the core's stage hooks.
+    pub fn set_plugins(&mut self, chain: SharedChain) {
+        self.proxy.set_hooks(Box::new(chain.clone()));
+        self.plugins = Some(chain);
     }
 
     /// The proxy core, for status and reconfiguration.
@@ -339,6 +370,7 @@ impl EventLoop {
             self.proxy.poll_timeout(),
             self.tcp.next_deadline(),
             self.autosave.map(|(_, at)| at),
+            self.plugins.as_ref().map(|_| self.plugin_timer),
             Some(tick),
         ]
         .into_iter()
@@ -384,19 +416,47 @@ impl EventLoop {
         }
     }
 
+    /// Carries out what plugins asked for: raw sends from the SIP socket,
+    /// a new public address, an early TIMER call.
+    fn plugin_actions(&mut self) {
+        let Some(chain) = &self.plugins else { return };
+        let actions = chain.0.borrow_mut().take_actions();
+        for action in actions {
+            match action {
+                HostAction::SendRaw { to, data } => self.send(to, Transport::Udp, &data),
+                HostAction::SetPublicAddr(addr) => {
+                    if let Some(fresh) = self.ifaces.set_host_outbound(addr.ip()) {
+                        self.proxy.set_interfaces(fresh);
+                    }
+                }
+                HostAction::Timer { after_ms } => {
+                    let at = Instant::now() + Duration::from_millis(u64::from(after_ms));
+                    self.plugin_timer = self.plugin_timer.min(at);
+                }
+            }
+        }
+    }
+
     /// Carries out everything the core queued.
     fn flush(&mut self) {
+        self.plugin_actions();
         while let Some(t) = self.proxy.poll_transmit() {
             self.transmit(t);
         }
         while let Some(cmd) = self.proxy.poll_rtp_command() {
-            match &self.relay {
-                Some((relay, _)) => {
-                    if let Err(e) = relay.apply(cmd) {
-                        log::error!("RTP relay: {e}");
-                    }
+            let Some((relay, _)) = &self.relay else {
+                log::debug!(target: "rtp", "RTP relay not running; dropped {cmd:?}");
+                continue;
+            };
+            let opening = match &cmd {
+                RtpCommand::Open { id, .. } => Some(*id),
+                _ => None,
+            };
+            if let Err(e) = relay.apply(cmd) {
+                log::error!("RTP relay: {e}");
+                if let Some(id) = opening {
+                    self.proxy.rtp_failed(id);
                 }
-                None => log::debug!(target: "rtp", "RTP relay not running; dropped {cmd:?}"),
             }
         }
     }
@@ -520,6 +580,12 @@ impl EventLoop {
                 log::error!("the resolver thread has stopped");
             }
         }
+        if self.plugins.is_some() && self.plugin_timer <= instant {
+            self.plugin_timer = instant + TICK;
+            if let Some(chain) = &self.plugins {
+                chain.0.borrow_mut().timer();
+            }
+        }
         if let Some((every, at)) = self.autosave {
             if at <= instant {
                 self.autosave = Some((every, instant + every));
@@ -541,8 +607,12 @@ impl EventLoop {
         }
     }
 
-    /// Stops the relay threads (closing every RTP socket).
+    /// Stops the relay threads (closing every RTP socket) and calls the
+    /// plugins' `fini` in reverse load order.
     pub fn shutdown(self) {
+        if let Some(chain) = &self.plugins {
+            chain.0.borrow_mut().shutdown();
+        }
         if let Some((relay, _)) = self.relay {
             relay.shutdown();
         }
@@ -611,6 +681,19 @@ mod tests {
         w.next_check = due;
         w.check(due);
         assert_eq!(w.interfaces().host_outbound, ip("203.0.113.6"));
+    }
+
+    #[test]
+    fn an_address_from_a_plugin_stops_the_lookups_of_the_name() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut w = watch("home.example.test", ip("203.0.113.5"));
+        let due = Instant::now() + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+        assert!(w.set_host_outbound("192.0.2.99".parse().unwrap()).is_some());
+        // The answer of the lookup under way does not undo it, and none follows.
+        assert_eq!(w.host_outbound_resolved(ip("203.0.113.6"), due), None);
+        assert_eq!(w.interfaces().host_outbound, ip("192.0.2.99"));
+        assert_eq!(w.host_outbound_query(due + HOST_OUTBOUND_CHECK * 10), None);
     }
 
     #[test]
