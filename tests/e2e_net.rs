@@ -242,6 +242,10 @@ impl NetnsEtc {
 impl Drop for NetnsEtc {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+        // /etc/netns itself too, when no other test still uses it.
+        if let Some(parent) = self.0.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
