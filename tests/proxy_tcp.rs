@@ -132,3 +132,85 @@ fn phone_registered_with_transport_tcp_is_reached_over_tcp() {
     let text = String::from_utf8(out.bytes).unwrap();
     assert!(text.starts_with("INVITE sip:alice@10.99.0.10:5060;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 10.99.0.1:5060;branch="));
 }
+
+/// The Contact the WAN side sees names the transport the message leaves on, not the one it
+/// arrived on: a UDP phone's INVITE bridged to TCP says `;transport=tcp` (so the remote
+/// party's in-dialog requests come back over TCP), a TCP phone's bridged to UDP does not
+/// (a UDP-only party would otherwise have to reach us over TCP for its BYE).
+#[test]
+fn the_masqueraded_contact_names_the_transport_it_leaves_on() {
+    let invite = |ruri: &str| {
+        format!(
+            "INVITE {ruri} SIP/2.0
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-c1
+Max-Forwards: 70
+From: <sip:alice@example.test>;tag=c1
+To: <sip:bob@198.51.100.3>
+Call-ID: c1@10.99.0.10
+CSeq: 1 INVITE
+Contact: <sip:alice@10.99.0.10:5060>
+Content-Length: 0
+
+"
+        )
+    };
+    let mut net = registered_with("");
+    net.send(phone(), &invite("sip:bob@198.51.100.3;transport=tcp"));
+    let out = net.one();
+    assert_eq!(out.transport, Transport::Tcp);
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(
+        text.contains("\r\nContact: <sip:alice@198.51.100.1;transport=tcp>\r\n"),
+        "{text}"
+    );
+
+    let mut net = registered_with("");
+    let tcp_invite = invite("sip:bob@198.51.100.3;transport=udp")
+        .replace("SIP/2.0/UDP 10.99.0.10", "SIP/2.0/TCP 10.99.0.10");
+    net.send_on(phone(), Transport::Tcp, &tcp_invite);
+    let out = net.one();
+    assert_eq!(out.transport, Transport::Udp);
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(
+        text.contains("\r\nContact: <sip:alice@198.51.100.1>\r\n"),
+        "{text}"
+    );
+}
+
+/// The same for a response: the UDP phone's 200 to a caller on TCP goes out on TCP with
+/// `;transport=tcp` in its masqueraded Contact.
+#[test]
+fn a_udp_phones_answer_to_a_tcp_caller_has_a_tcp_contact() {
+    let mut net = registered_with("");
+    let conn = addr("198.51.100.3:40000");
+    net.send_on(conn, Transport::Tcp, TCP_INVITE_IN);
+    net.take();
+    let b = branch_for("z9hG4bK-t1");
+    net.send(
+        phone(),
+        &format!(
+            "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.99.0.1:5060;branch={b}
+Via: SIP/2.0/TCP 198.51.100.3:5060;branch=z9hG4bK-t1;received=198.51.100.3;rport=40000
+Record-Route: <sip:siproxd@10.99.0.1:5060;lr>
+From: <sip:bob@example.test>;tag=t1
+To: <sip:alice@example.test>;tag=a1
+Call-ID: t1@198.51.100.3
+CSeq: 1 INVITE
+Contact: <sip:alice@10.99.0.10:5060>
+Content-Length: 0
+
+"
+        ),
+    );
+    let out = net.one();
+    assert_eq!(
+        (out.to, out.transport),
+        (Destination::Addr(conn), Transport::Tcp)
+    );
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(
+        text.contains("\r\nContact: <sip:alice@198.51.100.1;transport=tcp>\r\n"),
+        "{text}"
+    );
+}

@@ -6,7 +6,9 @@
 //! Unlike upstream, timers are real (a `select()` timeout that only fires
 //! after 5 s of silence starves aging on FreeBSD and musl, inventory §2.5),
 //! name resolution runs on its own thread, TCP connects never block, and
-//! interface addresses are re-read every second (PPPoE redials).
+//! interface addresses are re-read every second (PPPoE redials), and a
+//! `host_outbound` name is looked up again every few seconds (dynamic DNS;
+//! upstream re-resolves it when its 60 s DNS cache entry expires).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -37,6 +39,11 @@ const FIRST_TCP_CONNECTION: usize = 16;
 const IFACE_CHECK: Duration = Duration::from_secs(1);
 /// Upstream's 5 s main-loop tick (plugin TIMER stage, aging).
 const TICK: Duration = Duration::from_secs(5);
+/// How often a `host_outbound` name is looked up again (dynamic DNS). The
+/// resolver answers from its cache until the record's TTL (at least 10 s)
+/// runs out, so this bounds the delay after the TTL, not the DNS traffic.
+/// Upstream re-resolves it once its 60 s DNS cache entry expires.
+const HOST_OUTBOUND_CHECK: Duration = Duration::from_secs(5);
 
 /// The current time for the core.
 pub fn now() -> Now {
@@ -79,11 +86,17 @@ pub fn tcp_settings(cfg: &Config) -> TcpSettings {
     }
 }
 
-/// Watches `if_inbound` / `if_outbound` for address changes.
+/// Watches `if_inbound` / `if_outbound` for address changes, and a
+/// `host_outbound` given as a name (dynamic DNS) for a new address.
 pub struct InterfaceWatch {
     inbound: Option<String>,
     outbound: Option<String>,
     host_outbound: Option<IpAddr>,
+    /// `host_outbound` when it is a name rather than an address.
+    host_outbound_name: Option<String>,
+    /// When the name is due to be looked up again; `None` while a lookup
+    /// is under way.
+    host_outbound_due: Option<Instant>,
     current: Interfaces,
     next_check: Instant,
 }
@@ -92,10 +105,18 @@ impl InterfaceWatch {
     /// Looks the interfaces up once; `host_outbound` must already be an
     /// address (the caller resolves a name before the chroot).
     pub fn new(cfg: &Config, host_outbound: Option<IpAddr>) -> InterfaceWatch {
+        let host_outbound_name = cfg
+            .host_outbound
+            .clone()
+            .filter(|h| h.parse::<IpAddr>().is_err());
         let mut watch = InterfaceWatch {
             inbound: cfg.if_inbound.clone(),
             outbound: cfg.if_outbound.clone(),
             host_outbound,
+            host_outbound_due: host_outbound_name
+                .as_ref()
+                .map(|_| Instant::now() + HOST_OUTBOUND_CHECK),
+            host_outbound_name,
             current: Interfaces::default(),
             next_check: Instant::now(),
         };
@@ -133,9 +154,47 @@ impl InterfaceWatch {
         }
     }
 
+    /// The `host_outbound` name to look up now, if it is a name and due;
+    /// call [`InterfaceWatch::host_outbound_resolved`] with the answer.
+    pub fn host_outbound_query(&mut self, now: Instant) -> Option<String> {
+        match self.host_outbound_due {
+            Some(due) if due <= now => {
+                self.host_outbound_due = None;
+                self.host_outbound_name.clone()
+            }
+            _ => None,
+        }
+    }
+
+    /// The answer for the `host_outbound` name (`None`: it did not
+    /// resolve, the last address stays); `Some` when the addresses changed.
+    pub fn host_outbound_resolved(
+        &mut self,
+        ip: Option<IpAddr>,
+        now: Instant,
+    ) -> Option<Interfaces> {
+        // A plugin set the address meanwhile: it wins.
+        self.host_outbound_name.as_ref()?;
+        self.host_outbound_due = Some(now + HOST_OUTBOUND_CHECK);
+        let ip = ip?;
+        if self.host_outbound == Some(ip) {
+            return None;
+        }
+        self.host_outbound = Some(ip);
+        self.current.host_outbound = Some(ip);
+        if let Some(name) = &self.host_outbound_name {
+            log::info!("host_outbound {name}: address {ip}");
+        }
+        Some(self.current)
+    }
+
     /// A plugin (stun) learnt the public address: it replaces
     /// `host_outbound` from now on. `Some` when that changed anything.
     pub fn set_host_outbound(&mut self, ip: IpAddr) -> Option<Interfaces> {
+        // The plugin owns the address from now on: no more lookups of a
+        // configured host_outbound name, which would undo what it learnt.
+        self.host_outbound_name = None;
+        self.host_outbound_due = None;
         if self.host_outbound == Some(ip) {
             return None;
         }
@@ -169,6 +228,14 @@ pub struct ShellCounters {
     pub unresolved: u64,
 }
 
+/// Why the event loop asked the resolver thread.
+enum Lookup {
+    /// A message waiting for its next hop's address.
+    Send(Transmit),
+    /// The `host_outbound` name, looked up again (dynamic DNS).
+    HostOutbound,
+}
+
 /// Everything the SIP side of the daemon runs on.
 pub struct EventLoop {
     poll: Poll,
@@ -176,7 +243,7 @@ pub struct EventLoop {
     sockets: SipSockets,
     tcp: TcpConnections,
     proxy: Proxy,
-    dns: ResolverThread<Transmit>,
+    dns: ResolverThread<Lookup>,
     relay: Option<(RtpRelay, Receiver<RelayEvent>)>,
     ifaces: InterfaceWatch,
     registration_file: Option<PathBuf>,
@@ -412,7 +479,10 @@ impl EventLoop {
                 if self
                     .dns
                     .requests
-                    .send(dns::Request { tag: t, query })
+                    .send(dns::Request {
+                        tag: Lookup::Send(t),
+                        query,
+                    })
                     .is_err()
                 {
                     log::error!("the resolver thread has stopped");
@@ -438,6 +508,22 @@ impl EventLoop {
     /// Answers from the resolver thread and reports from the relay.
     fn drain_background(&mut self) {
         while let Ok(Resolved { tag, query, result }) = self.dns.answers.try_recv() {
+            let tag = match tag {
+                Lookup::Send(t) => t,
+                Lookup::HostOutbound => {
+                    let ip = match result.as_deref() {
+                        Ok([first, ..]) => Some(first.ip()),
+                        _ => {
+                            log::debug!(target: "net", "host_outbound {}: {result:?}", query.host);
+                            None
+                        }
+                    };
+                    if let Some(fresh) = self.ifaces.host_outbound_resolved(ip, Instant::now()) {
+                        self.proxy.set_interfaces(fresh);
+                    }
+                    continue;
+                }
+            };
             match result.as_deref() {
                 Ok([first, ..]) => {
                     let first = *first;
@@ -478,6 +564,21 @@ impl EventLoop {
         self.on_tcp_events(out);
         if let Some(fresh) = self.ifaces.check(instant) {
             self.proxy.set_interfaces(fresh);
+        }
+        if let Some(host) = self.ifaces.host_outbound_query(instant) {
+            // A port skips SRV: only the name's A/AAAA records matter here.
+            let query = Query {
+                host,
+                port: Some(0),
+                transport: SrvTransport::Udp,
+            };
+            let request = dns::Request {
+                tag: Lookup::HostOutbound,
+                query,
+            };
+            if self.dns.requests.send(request).is_err() {
+                log::error!("the resolver thread has stopped");
+            }
         }
         if self.plugins.is_some() && self.plugin_timer <= instant {
             self.plugin_timer = instant + TICK;
@@ -532,5 +633,73 @@ fn start_relay(cfg: &Config, waker: Arc<Waker>) -> Option<(RtpRelay, Receiver<Re
             log::error!("cannot start the RTP relay: {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(host_outbound: &str, resolved: Option<IpAddr>) -> InterfaceWatch {
+        let cfg = Config {
+            host_outbound: Some(host_outbound.to_string()),
+            ..Config::default()
+        };
+        InterfaceWatch::new(&cfg, resolved)
+    }
+
+    #[test]
+    fn a_host_outbound_name_is_looked_up_again_and_a_new_address_used() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut w = watch("home.example.test", ip("203.0.113.5"));
+        let start = Instant::now();
+        assert_eq!(w.interfaces().host_outbound, ip("203.0.113.5"));
+        assert_eq!(w.host_outbound_query(start), None, "not due yet");
+        let due = start + HOST_OUTBOUND_CHECK;
+        assert_eq!(
+            w.host_outbound_query(due).as_deref(),
+            Some("home.example.test")
+        );
+        assert_eq!(w.host_outbound_query(due), None, "one lookup at a time");
+
+        // Same address: nothing changes; the next lookup is due later.
+        assert_eq!(w.host_outbound_resolved(ip("203.0.113.5"), due), None);
+        assert_eq!(w.host_outbound_query(due), None);
+        let due = due + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+
+        // A failed lookup keeps the last address.
+        assert_eq!(w.host_outbound_resolved(None, due), None);
+        assert_eq!(w.interfaces().host_outbound, ip("203.0.113.5"));
+
+        // A new address is used at once, and survives the interface re-read.
+        let due = due + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+        let fresh = w.host_outbound_resolved(ip("203.0.113.6"), due).unwrap();
+        assert_eq!(fresh.host_outbound, ip("203.0.113.6"));
+        assert_eq!(fresh.advertised_outbound(), ip("203.0.113.6"));
+        w.next_check = due;
+        w.check(due);
+        assert_eq!(w.interfaces().host_outbound, ip("203.0.113.6"));
+    }
+
+    #[test]
+    fn an_address_from_a_plugin_stops_the_lookups_of_the_name() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut w = watch("home.example.test", ip("203.0.113.5"));
+        let due = Instant::now() + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+        assert!(w.set_host_outbound("192.0.2.99".parse().unwrap()).is_some());
+        // The answer of the lookup under way does not undo it, and none follows.
+        assert_eq!(w.host_outbound_resolved(ip("203.0.113.6"), due), None);
+        assert_eq!(w.interfaces().host_outbound, ip("192.0.2.99"));
+        assert_eq!(w.host_outbound_query(due + HOST_OUTBOUND_CHECK * 10), None);
+    }
+
+    #[test]
+    fn a_host_outbound_address_is_never_looked_up() {
+        let mut w = watch("203.0.113.5", "203.0.113.5".parse().ok());
+        let later = Instant::now() + HOST_OUTBOUND_CHECK * 10;
+        assert_eq!(w.host_outbound_query(later), None);
     }
 }

@@ -260,7 +260,7 @@ fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<bool, crate:
         answer_for_self(p, ticket);
         return Ok(false);
     }
-    masquerade_contacts(p, ticket)?;
+    masquerade_contacts(p, ticket, transport)?;
     apply_ua_string(p, &mut ticket.msg)?;
     if !media::process(p, now, ticket, Leg::Inbound)? {
         return Ok(false);
@@ -369,9 +369,15 @@ fn masq_for(b: &Binding, transport: Transport) -> String {
 }
 
 /// sip_utils.c:sip_rewrite_contact, outgoing: a Contact that is a registered phone's
-/// contact becomes that binding's masqueraded URI (header params kept); any other gets the
-/// WAN address and listen port, keeping user and params.
-pub fn masquerade_contacts(p: &mut Proxy, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
+/// contact becomes that binding's masqueraded URI (header params kept), with
+/// `;transport=tcp` when the message leaves over TCP (`transport`: the WAN side's, which
+/// differs from the arrival's when we bridge UDP and TCP); any other gets the WAN address
+/// and listen port, keeping user and params.
+pub fn masquerade_contacts(
+    p: &mut Proxy,
+    ticket: &mut Ticket,
+    transport: Transport,
+) -> Result<(), crate::sip::Error> {
     let Some(wan) = p.ifaces.advertised_outbound() else {
         return Ok(());
     };
@@ -393,7 +399,7 @@ pub fn masquerade_contacts(p: &mut Proxy, ticket: &mut Ticket) -> Result<(), cra
                 && same_port(&b.contact, &uri)
         });
         let new = match bound.and_then(|i| p.regs.get(i)) {
-            Some(b) => masq_for(b, ticket.transport).into_bytes(),
+            Some(b) => masq_for(b, transport).into_bytes(),
             None => uri.with_user_host_port(
                 None,
                 route::host_of(wan).as_bytes(),

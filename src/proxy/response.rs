@@ -178,7 +178,12 @@ fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::s
 /// WAN side, own Record-Route gone.
 fn outgoing(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::sip::Error> {
     callid::obscure(p, &mut ticket.msg)?;
-    request::masquerade_contacts(p, ticket)?;
+    // The response leaves on the transport of the Via now on top (see `send`).
+    let leaves_on = ticket
+        .msg
+        .top_via()
+        .map_or(ticket.transport, |v| via_transport(&v));
+    request::masquerade_contacts(p, ticket, leaves_on)?;
     request::apply_ua_string(p, &mut ticket.msg)?;
     media::process(p, now, ticket, Leg::Inbound)?;
     route::purge_own_record_routes(&mut ticket.msg, &p.ifaces, p.settings.listen_port)?;

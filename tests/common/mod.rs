@@ -1,2 +1,3 @@
+pub mod media;
 pub mod netns;
 pub mod sipp;
