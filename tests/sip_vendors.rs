@@ -30,7 +30,7 @@ fn every_vendor_message_round_trips_and_checks() {
         assert_eq!(m.as_bytes(), &data[..], "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 21);
+    assert_eq!(n, 23);
 }
 
 #[test]
