@@ -31,7 +31,7 @@ fn every_vendor_message_round_trips_and_checks() {
         assert_eq!(m.as_bytes(), &data[..], "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 23);
+    assert_eq!(n, 24);
 }
 
 #[test]
@@ -193,6 +193,16 @@ fn typed_views_on_more_vendor_messages() {
     assert_eq!(
         (f.status_code(), f.reason_phrase(), f.cseq().unwrap().method),
         (Some(403), Some(&b"Forbidden"[..]), &b"REGISTER"[..])
+    );
+
+    // FreeSWITCH 200 OK: Content-Length before the last header, rport with a value, a=rtcp.
+    let fs = Message::parse_datagram(&fixture("freeswitch-1.10.7-200-ok-sdp.sip")).unwrap();
+    assert_eq!(fs.top_via().unwrap().rport(), Some(Some(&b"5061"[..])));
+    assert_eq!(fs.content_length(), Some(257));
+    let sdp = Sdp::parse(fs.body()).unwrap();
+    assert_eq!(
+        (sdp.media[0].port, sdp.media[0].rtcp_port),
+        (24508, Some(24509))
     );
 
     let l = Message::parse_datagram(&fixture("linphone-3.3.99-register.sip")).unwrap();
