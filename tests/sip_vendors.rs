@@ -31,7 +31,7 @@ fn every_vendor_message_round_trips_and_checks() {
         assert_eq!(m.as_bytes(), &data[..], "{}", path.display());
         n += 1;
     }
-    assert_eq!(n, 24);
+    assert_eq!(n, 25);
 }
 
 #[test]
@@ -203,6 +203,21 @@ fn typed_views_on_more_vendor_messages() {
     assert_eq!(
         (sdp.media[0].port, sdp.media[0].rtcp_port),
         (24508, Some(24509))
+    );
+
+    // NTT SecureSession NOTIFY from SIPit: a Content-Type folded over three lines, S/MIME body.
+    let n = Message::parse_datagram(&fixture("ntt-securesession-notify-smime-folded.sip")).unwrap();
+    let ct = n.content_type().unwrap().unwrap();
+    assert_eq!(ct.media_type, b"multipart/signed");
+    assert!(ct
+        .params
+        .starts_with(b";\r\n protocol=\"application/pkcs7-signature\";"));
+    assert!(ct.params.ends_with(b"hOhrDfS3LLs1MyYBdLNgBLsSC\""));
+    assert_eq!((n.content_length(), n.body().len()), (Some(1929), 1929));
+    let vias = n.vias().unwrap();
+    assert_eq!(
+        (vias.len(), vias[0].transport(), vias[2].received()),
+        (3, &b"TCP"[..], Some(&b"192.168.2.220"[..]))
     );
 
     let l = Message::parse_datagram(&fixture("linphone-3.3.99-register.sip")).unwrap();
