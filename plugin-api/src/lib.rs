@@ -45,6 +45,9 @@ pub mod ffi;
 mod host;
 mod msg;
 mod plugin;
+/// A fake host for plugin unit tests.
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use host::{Host, HostError, LogLevel, Logger};
 pub use msg::{Direction, HeaderValues, Headers, Msg, Transport};
