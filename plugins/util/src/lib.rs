@@ -7,10 +7,12 @@
 mod networks;
 mod redirect;
 mod uri;
+mod via;
 
 pub use networks::Networks;
 pub use redirect::RedirectCache;
 pub use uri::{call_id_parts, name_addr_uri, replace_name_addr_uri, SipUri};
+pub use via::{via_host_port, via_sent_by};
 
 /// An INT4 config value as siproxd reads it (`atoi`: leading blanks, an
 /// optional sign, digits; 0 if none); `default` when the key is absent.
