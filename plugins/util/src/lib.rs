@@ -10,7 +10,7 @@ mod uri;
 mod via;
 
 pub use networks::Networks;
-pub use redirect::RedirectCache;
+pub use redirect::{RedirectCache, RewriteCache};
 pub use uri::{call_id_parts, name_addr_uri, replace_name_addr_uri, SipUri};
 pub use via::{via_host_port, via_sent_by};
 
@@ -43,4 +43,47 @@ mod tests {
         assert_eq!(config_int(Some("12x"), 0), 12);
         assert_eq!(config_int(Some("x"), 7), 0);
     }
+
+    #[test]
+    fn to_tags_are_found_outside_the_uri() {
+        use super::has_to_tag;
+        assert!(has_to_tag("<sip:a@b>;tag=12"));
+        assert!(has_to_tag("sip:a@b;TAG=1"));
+        assert!(!has_to_tag("<sip:a@b;tag=inside>"));
+        assert!(!has_to_tag("<sip:a@b>"));
+    }
+}
+
+/// `redirect` (upstream's 302, the default) or `rewrite` (in place), read
+/// from `plugin_<name>_mode` by shortdial, prefix and regex.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectMode {
+    Redirect,
+    Rewrite,
+}
+
+impl RedirectMode {
+    /// Parses the `mode` key; `Err` names the bad value for init's message.
+    pub fn parse(plugin: &str, value: Option<&str>) -> Result<RedirectMode, String> {
+        match value.map(str::trim) {
+            None | Some("") => Ok(RedirectMode::Redirect),
+            Some(v) if v.eq_ignore_ascii_case("redirect") => Ok(RedirectMode::Redirect),
+            Some(v) if v.eq_ignore_ascii_case("rewrite") => Ok(RedirectMode::Rewrite),
+            Some(other) => Err(format!(
+                "{plugin}_mode must be 'redirect' or 'rewrite', not '{other}'"
+            )),
+        }
+    }
+}
+
+/// True if the To header value carries a `tag` parameter (an in-dialog request).
+pub fn has_to_tag(to: &str) -> bool {
+    let params = match to.rfind('>') {
+        Some(at) => to.get(at + 1..).unwrap_or(""),
+        None => to.find(';').and_then(|at| to.get(at..)).unwrap_or(""),
+    };
+    params.split(';').any(|p| {
+        p.split_once('=')
+            .is_some_and(|(n, v)| n.trim().eq_ignore_ascii_case("tag") && !v.trim().is_empty())
+    })
 }
