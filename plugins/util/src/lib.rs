@@ -6,6 +6,8 @@
 
 mod networks;
 mod redirect;
+#[cfg(feature = "regex")]
+pub mod rules;
 mod uri;
 mod via;
 
