@@ -245,7 +245,9 @@ impl<P: Plugin> Harness<P> {
         });
         let desc = crate::ffi::descriptor::<P>();
         let mut state = ptr::null_mut();
-        let handle = ptr::from_ref::<FakeHost>(&host).cast_mut().cast::<spx_host>();
+        let handle = ptr::from_ref::<FakeHost>(&host)
+            .cast_mut()
+            .cast::<spx_host>();
         let init = desc.init.ok_or_else(Vec::new)?;
         // SAFETY: static table; the boxed host outlives the instance (dropped after fini).
         let code = unsafe { init(&FAKE_API, handle, &mut state) };
@@ -701,9 +703,8 @@ unsafe extern "C" fn reply(
     let text = |s: spx_str| String::from_utf8_lossy(bytes(s.ptr, s.len)).into_owned();
     msg.reply = Some(FakeReply {
         code,
-        reason: (!reason.is_null()).then(|| {
-            String::from_utf8_lossy(bytes(reason, reason_len)).into_owned()
-        }),
+        reason: (!reason.is_null())
+            .then(|| String::from_utf8_lossy(bytes(reason, reason_len)).into_owned()),
         extra: fields
             .iter()
             .map(|f| (text(f.name), text(f.value)))
