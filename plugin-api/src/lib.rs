@@ -49,8 +49,8 @@ mod plugin;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use host::{Host, HostError, LogLevel, Logger};
-pub use msg::{Direction, HeaderValues, Headers, Msg, Transport};
+pub use host::{Host, HostError, LogLevel, Logger, Registration, RtpStream};
+pub use msg::{Direction, HeaderValues, Headers, Interface, Msg, Transport};
 pub use plugin::{Plugin, Stage, Verdict};
 
 /// Exports `T: Plugin` as a siproxd-rs plugin: emits the `siproxd_plugin_v1`

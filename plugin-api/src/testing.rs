@@ -28,7 +28,7 @@
 //! ```
 
 use crate::abi::{self, spx_addr, spx_hdr, spx_host, spx_host_api, spx_msg, spx_str};
-use crate::{Direction, LogLevel, Plugin, Stage, Transport, Verdict};
+use crate::{Direction, LogLevel, Plugin, Registration, RtpStream, Stage, Transport, Verdict};
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::marker::PhantomData;
@@ -49,6 +49,24 @@ pub struct FakeHost {
     pub public_addr: Cell<Option<SocketAddr>>,
     /// What `now_ms` answers; tests move it forward.
     pub now_ms: Cell<u64>,
+    /// What `registration_get` lists (ABI 1.1).
+    pub registrations: RefCell<Vec<Registration>>,
+    /// What `rtp_stream_get` lists (ABI 1.1).
+    pub rtp_streams: RefCell<Vec<RtpStream>>,
+    /// Bytes lent by the 1.1 calls during the current plugin call.
+    lent: RefCell<Vec<Box<[u8]>>>,
+}
+
+impl FakeHost {
+    fn keep(&self, bytes: &[u8]) -> spx_str {
+        let boxed: Box<[u8]> = bytes.into();
+        let out = spx_str {
+            ptr: boxed.as_ptr().cast(),
+            len: boxed.len(),
+        };
+        self.lent.borrow_mut().push(boxed);
+        out
+    }
 }
 
 /// A `reply` the plugin sent.
@@ -78,6 +96,8 @@ pub struct FakeMsg {
     pub raw: Vec<u8>,
     pub next_hop: Option<SocketAddr>,
     pub reply: Option<FakeReply>,
+    /// The Via value `via_add_own` inserts (ABI 1.1); `None`: NOTFOUND.
+    pub own_via: Option<String>,
     stage: u32,
 }
 
@@ -156,6 +176,7 @@ impl FakeMsg {
             raw: bytes.to_vec(),
             next_hop: None,
             reply: None,
+            own_via: None,
             stage: 0,
         }
     }
@@ -236,6 +257,18 @@ impl<P: Plugin> Harness<P> {
     /// Runs `init` with these config lines (full keys, file order).
     /// `Err` carries the log lines (the reason `init` gave).
     pub fn init(config: &[(&str, &str)]) -> Result<Harness<P>, Vec<String>> {
+        Harness::init_on(&FAKE_API, config)
+    }
+
+    /// As [`Harness::init`], on a host whose table is only ABI 1.0-sized.
+    pub fn init_on_abi_1_0(config: &[(&str, &str)]) -> Result<Harness<P>, Vec<String>> {
+        Harness::init_on(&FAKE_API_1_0, config)
+    }
+
+    fn init_on(
+        api: &'static spx_host_api,
+        config: &[(&str, &str)],
+    ) -> Result<Harness<P>, Vec<String>> {
         let host = Box::new(FakeHost {
             config: config
                 .iter()
@@ -250,7 +283,8 @@ impl<P: Plugin> Harness<P> {
             .cast::<spx_host>();
         let init = desc.init.ok_or_else(Vec::new)?;
         // SAFETY: static table; the boxed host outlives the instance (dropped after fini).
-        let code = unsafe { init(&FAKE_API, handle, &mut state) };
+        let code = unsafe { init(api, handle, &mut state) };
+        host.lent.borrow_mut().clear();
         if code != abi::SPX_OK {
             return Err(host.logs.take());
         }
@@ -279,7 +313,9 @@ impl<P: Plugin> Harness<P> {
             None => ptr::null_mut(),
         };
         // SAFETY: `state` is what init stored; `handle` is live for the call.
-        match unsafe { process(self.state, stage.bit(), handle) } {
+        let code = unsafe { process(self.state, stage.bit(), handle) };
+        self.host.lent.borrow_mut().clear();
+        match code {
             abi::SPX_CONTINUE => Verdict::Continue,
             abi::SPX_DROP => Verdict::Drop,
             abi::SPX_SIP_SENT => Verdict::SipSent,
@@ -320,38 +356,47 @@ impl<P: Plugin> Drop for Harness<P> {
 
 // ------------------------------------------------------------- the host table
 
-static FAKE_API: spx_host_api = spx_host_api {
-    struct_size: std::mem::size_of::<spx_host_api>() as u32,
-    abi_major: abi::SPX_ABI_MAJOR,
-    abi_minor: abi::SPX_ABI_MINOR,
-    host_version: c"siproxd-rs test host".as_ptr(),
-    log,
-    config_count,
-    config_get,
-    now_ms,
-    timer_request,
-    msg_is_request,
-    msg_method,
-    msg_status,
-    msg_direction,
-    msg_transport,
-    msg_source,
-    msg_raw,
-    uri_get,
-    uri_set,
-    header_count,
-    header_get,
-    header_set,
-    header_insert,
-    header_remove,
-    body_get,
-    body_set,
-    next_hop_set,
-    direction_set,
-    reply,
-    send_raw,
-    public_addr_set,
-};
+static FAKE_API: spx_host_api = table(std::mem::size_of::<spx_host_api>());
+/// The same functions, announced as a 1.0 table: the SDK must not call past it.
+static FAKE_API_1_0: spx_host_api = table(abi::SPX_HOST_API_V1_0_SIZE);
+
+const fn table(size: usize) -> spx_host_api {
+    spx_host_api {
+        struct_size: size as u32,
+        abi_major: abi::SPX_ABI_MAJOR,
+        abi_minor: abi::SPX_ABI_MINOR,
+        host_version: c"siproxd-rs test host".as_ptr(),
+        log,
+        config_count,
+        config_get,
+        now_ms,
+        timer_request,
+        msg_is_request,
+        msg_method,
+        msg_status,
+        msg_direction,
+        msg_transport,
+        msg_source,
+        msg_raw,
+        uri_get,
+        uri_set,
+        header_count,
+        header_get,
+        header_set,
+        header_insert,
+        header_remove,
+        body_get,
+        body_set,
+        next_hop_set,
+        direction_set,
+        reply,
+        send_raw,
+        public_addr_set,
+        registration_get,
+        rtp_stream_get,
+        via_add_own,
+    }
+}
 
 const PARSED: u32 = abi::SPX_STAGE_VALIDATE
     | abi::SPX_STAGE_DETERMINE_TARGET
@@ -735,4 +780,70 @@ unsafe extern "C" fn public_addr_set(h: *mut spx_host, a: *const spx_addr) -> c_
         }
         None => abi::SPX_E_INVAL,
     }
+}
+
+unsafe extern "C" fn registration_get(
+    h: *mut spx_host,
+    index: usize,
+    out: *mut abi::spx_registration,
+) -> c_int {
+    let host = host(h);
+    let Some(reg) = host.registrations.borrow().get(index).cloned() else {
+        return abi::SPX_E_NOTFOUND;
+    };
+    // SAFETY: `out` points at the SDK's local struct.
+    let Some(out) = (unsafe { out.as_mut() }) else {
+        return abi::SPX_E_INVAL;
+    };
+    *out = abi::spx_registration {
+        aor: host.keep(reg.aor.as_bytes()),
+        contact: host.keep(reg.contact.as_bytes()),
+        masq: host.keep(reg.masq.as_bytes()),
+        expires_ms: reg.expires_ms,
+    };
+    abi::SPX_OK
+}
+
+unsafe extern "C" fn rtp_stream_get(
+    h: *mut spx_host,
+    index: usize,
+    out: *mut abi::spx_rtp_stream,
+) -> c_int {
+    let host = host(h);
+    let Some(st) = host.rtp_streams.borrow().get(index).cloned() else {
+        return abi::SPX_E_NOTFOUND;
+    };
+    // SAFETY: `out` points at the SDK's local struct.
+    let Some(out) = (unsafe { out.as_mut() }) else {
+        return abi::SPX_E_INVAL;
+    };
+    *out = abi::spx_rtp_stream {
+        client_id: host.keep(st.client_id.as_bytes()),
+        call_id: host.keep(st.call_id.as_bytes()),
+        call_direction: st.call_direction.code(),
+        stream_direction: st.stream_direction.code(),
+        media_stream_no: st.media_stream_no,
+        local: st.local.map(spx_addr::from).unwrap_or_default(),
+        remote: st.remote.map(spx_addr::from).unwrap_or_default(),
+    };
+    abi::SPX_OK
+}
+
+unsafe extern "C" fn via_add_own(m: *mut spx_msg, interface: c_int) -> c_int {
+    let msg = match parsed(m) {
+        Ok(msg) => msg,
+        Err(e) => return e,
+    };
+    if msg.stage != abi::SPX_STAGE_PRE_PROXY {
+        return abi::SPX_E_STAGE;
+    }
+    if interface != abi::SPX_IF_OUTBOUND && interface != abi::SPX_IF_INBOUND {
+        return abi::SPX_E_INVAL;
+    }
+    let Some(via) = msg.own_via.clone() else {
+        return abi::SPX_E_NOTFOUND;
+    };
+    let at = msg.positions("Via").first().copied().unwrap_or(0);
+    msg.headers.insert(at, ("Via".into(), via.into_bytes()));
+    abi::SPX_OK
 }
