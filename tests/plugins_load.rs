@@ -39,7 +39,6 @@ const UPSTREAM: [&str; 16] = [
 /// Upstream plugins that have no crate yet: the loader finds no file.
 const NOT_BUILT: &[&str] = &[
     "plugin_fix_DTAG",
-    "plugin_siptrunk",
     "plugin_fix_fbox_anoncall",
     "plugin_stats",
     "plugin_blacklist",

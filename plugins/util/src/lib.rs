@@ -13,7 +13,7 @@ mod via;
 
 pub use networks::Networks;
 pub use redirect::{RedirectCache, RewriteCache};
-pub use uri::{call_id_parts, name_addr_uri, replace_name_addr_uri, SipUri};
+pub use uri::{call_id_parts, name_addr_uri, replace_name_addr_uri, same_url, SipUri};
 pub use via::{via_host_port, via_sent_by};
 
 /// An INT4 config value as siproxd reads it (`atoi`: leading blanks, an

@@ -206,3 +206,15 @@ mod tests {
         assert_eq!(call_id_parts("abc"), ("abc", None));
     }
 }
+
+/// siproxd's `compare_url` for two URIs: same user (exact), same host
+/// (case-insensitive) and same port (missing = 5060). The scheme is ignored.
+pub fn same_url(a: &SipUri, b: &SipUri) -> bool {
+    let port = |u: &SipUri| {
+        u.port
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(5060)
+    };
+    a.user == b.user && a.host.eq_ignore_ascii_case(&b.host) && port(a) == port(b)
+}
