@@ -149,6 +149,18 @@ pub fn call_id_parts(call_id: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// siproxd's `compare_url` for two URIs: same user (exact), same host
+/// (case-insensitive) and same port (missing = 5060). The scheme is ignored.
+pub fn same_url(a: &SipUri, b: &SipUri) -> bool {
+    let port = |u: &SipUri| {
+        u.port
+            .as_deref()
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(5060)
+    };
+    a.user == b.user && a.host.eq_ignore_ascii_case(&b.host) && port(a) == port(b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,16 +217,4 @@ mod tests {
         assert_eq!(call_id_parts("abc@host"), ("abc", Some("host")));
         assert_eq!(call_id_parts("abc"), ("abc", None));
     }
-}
-
-/// siproxd's `compare_url` for two URIs: same user (exact), same host
-/// (case-insensitive) and same port (missing = 5060). The scheme is ignored.
-pub fn same_url(a: &SipUri, b: &SipUri) -> bool {
-    let port = |u: &SipUri| {
-        u.port
-            .as_deref()
-            .and_then(|p| p.parse::<u16>().ok())
-            .unwrap_or(5060)
-    };
-    a.user == b.user && a.host.eq_ignore_ascii_case(&b.host) && port(a) == port(b)
 }
