@@ -38,7 +38,6 @@ const UPSTREAM: [&str; 16] = [
 
 /// Upstream plugins that have no crate yet: the loader finds no file.
 const NOT_BUILT: &[&str] = &[
-    "plugin_fix_DTAG",
     "plugin_fix_fbox_anoncall",
     "plugin_stats",
     "plugin_blacklist",
