@@ -14,6 +14,10 @@
 //! thread). Only the first value of a `Via: a, b` line is removed.
 //! Needs ABI 1.1 (`via_add_own`).
 
+// The crate keeps upstream's file name (`plugin_fix_DTAG.so`, what
+// `load_plugin = plugin_fix_DTAG.la` looks for), capitals included.
+#![allow(non_snake_case)]
+
 use spx::{Direction, Host, Interface, Msg, Plugin, Stage, Verdict};
 use spxutil::{via_host_port, Networks};
 use std::ffi::CStr;
