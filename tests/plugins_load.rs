@@ -31,14 +31,12 @@ const UPSTREAM: [&str; 16] = [
     "plugin_stripheader",
     "plugin_codecfilter",
     "plugin_siptrunk",
-    "plugin_fix_fbox_anoncall",
     "plugin_stats",
     "plugin_blacklist",
 ];
 
 /// Upstream plugins that have no crate yet: the loader finds no file.
 const NOT_BUILT: &[&str] = &[
-    "plugin_fix_fbox_anoncall",
     "plugin_stats",
     "plugin_blacklist",
 ];
