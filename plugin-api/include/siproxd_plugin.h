@@ -189,6 +189,9 @@ typedef struct spx_host_api {
     /* Inserts siproxd's own Via for SPX_IF_OUTBOUND/INBOUND on top, as
      * sip_add_myvia() does; PRE_PROXY only (plugin_fix_DTAG). */
     int (*via_add_own)(spx_msg *m, int interface);
+    /* How many status requests (SIGUSR1) the daemon has received since it
+     * started; plugins poll it on TIMER (plugin_stats).  Any stage. */
+    uint64_t (*status_requests)(spx_host *h);
 } spx_host_api;
 
 /* True if the host's table has `field` (it may be older than this header). */

@@ -233,6 +233,7 @@ pub struct spx_host_api {
     pub rtp_stream_get:
         unsafe extern "C" fn(h: *mut spx_host, index: usize, out: *mut spx_rtp_stream) -> c_int,
     pub via_add_own: unsafe extern "C" fn(m: *mut spx_msg, interface: c_int) -> c_int,
+    pub status_requests: unsafe extern "C" fn(h: *mut spx_host) -> u64,
 }
 
 // SAFETY: the table is immutable after construction; its only pointer field,
@@ -277,9 +278,9 @@ pub const SPX_PLUGIN_DESC_V1_0_SIZE: usize =
 pub const SPX_HOST_API_V1_0_SIZE: usize =
     std::mem::offset_of!(spx_host_api, public_addr_set) + std::mem::size_of::<usize>();
 /// Size of the ABI 1.1 host table (1.0 plus `registration_get`,
-/// `rtp_stream_get`, `via_add_own`).
+/// `rtp_stream_get`, `via_add_own`, `status_requests`).
 pub const SPX_HOST_API_V1_1_SIZE: usize =
-    std::mem::offset_of!(spx_host_api, via_add_own) + std::mem::size_of::<usize>();
+    std::mem::offset_of!(spx_host_api, status_requests) + std::mem::size_of::<usize>();
 
 // Build-time pins for LP64 targets (every platform siproxd-rs ships on).
 // The C-compiled comparison in tests/layout.rs covers every field.
@@ -290,12 +291,12 @@ const _: () = {
     assert!(std::mem::size_of::<spx_addr>() == 20);
     assert!(std::mem::size_of::<spx_plugin_desc>() == 56);
     assert!(std::mem::offset_of!(spx_plugin_desc, init) == 32);
-    assert!(std::mem::size_of::<spx_host_api>() == 16 + 29 * 8);
+    assert!(std::mem::size_of::<spx_host_api>() == 16 + 30 * 8);
     assert!(std::mem::size_of::<spx_registration>() == 56);
     assert!(std::mem::size_of::<spx_rtp_stream>() == 88);
     assert!(SPX_PLUGIN_DESC_V1_0_SIZE == 56);
     assert!(SPX_HOST_API_V1_0_SIZE == 224);
-    assert!(SPX_HOST_API_V1_1_SIZE == 248);
+    assert!(SPX_HOST_API_V1_1_SIZE == 256);
 };
 
 impl From<std::net::SocketAddr> for spx_addr {

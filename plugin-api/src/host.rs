@@ -284,6 +284,16 @@ impl Host {
         out
     }
 
+    /// ABI 1.1: how many status requests (SIGUSR1) the daemon has received;
+    /// 0 on an older host.
+    pub fn status_requests(&self) -> u64 {
+        if !self.has_abi_1_1() {
+            return 0;
+        }
+        // SAFETY: the table has the 1.1 fields (checked).
+        unsafe { (self.api.status_requests)(self.handle) }
+    }
+
     /// Changes the public (outbound) address used for masquerading.
     pub fn set_public_addr(&self, addr: SocketAddr) -> Result<(), HostError> {
         let addr = abi::spx_addr::from(addr);

@@ -53,6 +53,8 @@ pub struct FakeHost {
     pub registrations: RefCell<Vec<Registration>>,
     /// What `rtp_stream_get` lists (ABI 1.1).
     pub rtp_streams: RefCell<Vec<RtpStream>>,
+    /// What `status_requests` answers (SIGUSR1 count, ABI 1.1).
+    pub status_requests: Cell<u64>,
     /// Bytes lent by the 1.1 calls during the current plugin call.
     lent: RefCell<Vec<Box<[u8]>>>,
 }
@@ -395,6 +397,7 @@ const fn table(size: usize) -> spx_host_api {
         registration_get,
         rtp_stream_get,
         via_add_own,
+        status_requests,
     }
 }
 
@@ -846,4 +849,8 @@ unsafe extern "C" fn via_add_own(m: *mut spx_msg, interface: c_int) -> c_int {
     let at = msg.positions("Via").first().copied().unwrap_or(0);
     msg.headers.insert(at, ("Via".into(), via.into_bytes()));
     abi::SPX_OK
+}
+
+unsafe extern "C" fn status_requests(h: *mut spx_host) -> u64 {
+    host(h).status_requests.get()
 }

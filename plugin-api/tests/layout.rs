@@ -60,7 +60,7 @@ fn rows() -> Vec<Row> {
             msg_transport, msg_source, msg_raw, uri_get, uri_set, header_count, header_get,
             header_set, header_insert, header_remove, body_get, body_set, next_hop_set,
             direction_set, reply, send_raw, public_addr_set, registration_get,
-            rtp_stream_get, via_add_own,
+            rtp_stream_get, via_add_own, status_requests,
         }
         spx_registration { aor, contact, masq, expires_ms }
         spx_rtp_stream {
@@ -168,7 +168,7 @@ fn minor_sizes_are_prefixes_of_the_full_structs() {
         abi::SPX_PLUGIN_DESC_V1_0_SIZE,
         size_of::<abi::spx_plugin_desc>()
     );
-    // 1.1 appended three functions to the host table and nothing else.
+    // 1.1 appended four functions to the host table and nothing else.
     assert_eq!(abi::SPX_HOST_API_V1_1_SIZE, size_of::<abi::spx_host_api>());
     assert_eq!(
         abi::SPX_HOST_API_V1_0_SIZE,
@@ -176,7 +176,7 @@ fn minor_sizes_are_prefixes_of_the_full_structs() {
     );
     assert_eq!(
         abi::SPX_HOST_API_V1_1_SIZE - abi::SPX_HOST_API_V1_0_SIZE,
-        3 * size_of::<usize>()
+        4 * size_of::<usize>()
     );
 }
 

@@ -347,6 +347,10 @@ unsafe extern "C" fn via_add_own(_: *mut spx_msg, _: c_int) -> c_int {
     abi::SPX_E_STAGE
 }
 
+unsafe extern "C" fn status_requests(_: *mut spx_host) -> u64 {
+    0
+}
+
 static FAKE_API: spx_host_api = spx_host_api {
     struct_size: std::mem::size_of::<spx_host_api>() as u32,
     abi_major: 1,
@@ -381,6 +385,7 @@ static FAKE_API: spx_host_api = spx_host_api {
     registration_get,
     rtp_stream_get,
     via_add_own,
+    status_requests,
 };
 
 // ------------------------------------------------------ driving the descriptor

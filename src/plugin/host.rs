@@ -422,6 +422,7 @@ static HOST_API: spx_host_api = spx_host_api {
     registration_get,
     rtp_stream_get,
     via_add_own,
+    status_requests,
 };
 
 /// Runs a host call that returns a status; a panic becomes `SPX_E_INVAL`.
@@ -808,4 +809,8 @@ unsafe extern "C" fn via_add_own(m: *mut spx_msg, interface: c_int) -> c_int {
         };
         ticket_mut(m, MsgCall::AddOwnVia)?.add_own_via(interface)
     })
+}
+
+unsafe extern "C" fn status_requests(h: *mut spx_host) -> u64 {
+    catch_unwind(|| plugin_host(h).map_or(0, |host| host.context.status_requests())).unwrap_or(0)
 }

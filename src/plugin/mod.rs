@@ -13,6 +13,7 @@ use spx::{Direction, HostError, LogLevel, Transport};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -82,6 +83,8 @@ pub struct HostContext {
     log: LogSink,
     epoch: Instant,
     state: Arc<dyn HostState>,
+    /// SIGUSR1 count, for plugins polling it (ABI 1.1 `status_requests`).
+    status_requests: Arc<AtomicU64>,
 }
 
 impl HostContext {
@@ -96,7 +99,19 @@ impl HostContext {
             log,
             epoch: Instant::now(),
             state: Arc::new(NoState),
+            status_requests: Arc::default(),
         }
+    }
+
+    /// The daemon calls this on each SIGUSR1 (status request); plugins
+    /// such as plugin_stats see the count grow at their next TIMER call.
+    /// Clones of this context share the count.
+    pub fn note_status_request(&self) {
+        self.status_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn status_requests(&self) -> u64 {
+        self.status_requests.load(Ordering::Relaxed)
     }
 
     /// Lets plugins read registrations and RTP streams (ABI 1.1).
