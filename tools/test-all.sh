@@ -14,6 +14,8 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+# plugins/blacklist links the system libsqlite3 (rusqlite without `bundled`).
+[ -e /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test-all: installing ${missing[*]}"
