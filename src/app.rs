@@ -8,12 +8,18 @@
 //! daemon's start-up result; SIGHUP reloads; SIGUSR1 logs a status line.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use std::io::{Read, Seek};
+use std::net::IpAddr;
 
 use crate::cli::{self, Action, Options};
-use crate::config::{self, Config, Loaded};
+use crate::config::{self, AclEntry, Config, Loaded};
 use crate::daemon::{self, Account, Event, PidFile, ReadyNotifier, SignalPipe};
+use crate::net::dns::ResolverConfig;
+use crate::net::event_loop::{self, EventLoop, InterfaceWatch, SipSockets};
 use crate::net::iface;
+use crate::proxy::{Proxy, Secrets};
 
 /// Exit status for an unknown option or a missing argument (as getopt users expect).
 pub const EXIT_USAGE: i32 = 2;
@@ -144,6 +150,132 @@ fn check_host(cfg: &Config, host: &mut HostCheck) {
     }
 }
 
+/// A file read at start-up that must stay readable for SIGHUP after the
+/// chroot and the privilege drop: the path is tried first (an editor may
+/// have replaced the file), then the descriptor opened before the jail.
+struct Rereadable {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl Rereadable {
+    fn open(path: &Path) -> Rereadable {
+        Rereadable {
+            path: path.to_path_buf(),
+            file: std::fs::File::open(path).ok(),
+        }
+    }
+
+    fn read(&mut self) -> std::io::Result<Vec<u8>> {
+        if let Ok(bytes) = std::fs::read(&self.path) {
+            return Ok(bytes);
+        }
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("not readable and no descriptor kept"))?;
+        file.rewind()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// What start-up must read while it still can (before the chroot).
+struct PreJail {
+    sockets: SipSockets,
+    secrets: Secrets,
+    host_outbound: Option<IpAddr>,
+    resolver: ResolverConfig,
+    config_file: Rereadable,
+    pwfile: Option<Rereadable>,
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut buf);
+    }
+    buf
+}
+
+/// The password file's text; a configured but unreadable file is an error.
+fn read_pwfile(file: &mut Option<Rereadable>) -> Result<Option<String>, String> {
+    let Some(file) = file else { return Ok(None) };
+    match file.read() {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) => Err(format!("proxy_auth_pwfile {}: {e}", file.path.display())),
+    }
+}
+
+/// Addresses of the host names in the access lists (resolved before the jail).
+fn resolve_acl_hosts(cfg: &Config) -> Vec<(String, Vec<IpAddr>)> {
+    let lists = [
+        &cfg.hosts_allow_reg,
+        &cfg.hosts_allow_sip,
+        &cfg.hosts_deny_sip,
+    ];
+    let names = lists.into_iter().flatten().filter_map(|e| match e {
+        AclEntry::Host { name, .. } => Some(name.clone()),
+        AclEntry::Net(_) => None,
+    });
+    names
+        .map(|name| {
+            let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), 0))
+                .map(|a| a.map(|s| s.ip()).collect())
+                .unwrap_or_default();
+            (name, addrs)
+        })
+        .collect()
+}
+
+/// `host_outbound`: an address, or a name resolved now (dynamic DNS).
+fn resolve_host_outbound(cfg: &Config) -> Result<Option<IpAddr>, String> {
+    let Some(host) = cfg.host_outbound.as_deref() else {
+        return Ok(None);
+    };
+    if let Ok(ip) = host.parse() {
+        return Ok(Some(ip));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, 0))
+        .ok()
+        .and_then(|mut a| a.next())
+        .map(|a| Some(a.ip()))
+        .ok_or_else(|| format!("host_outbound {host}: does not resolve"))
+}
+
+fn prepare(cfg: &Config, config_path: &Path) -> Result<PreJail, i32> {
+    let sockets = SipSockets::bind(cfg).map_err(|e| {
+        log::error!(
+            "cannot listen on UDP/TCP port {} (sip_listen_port): {e}",
+            cfg.sip_listen_port
+        );
+        1
+    })?;
+    let mut pwfile = cfg.proxy_auth_pwfile.as_deref().map(Rereadable::open);
+    let pwfile_text = read_pwfile(&mut pwfile).map_err(|e| {
+        log::error!("{e}");
+        1
+    })?;
+    let host_outbound = resolve_host_outbound(cfg).map_err(|e| {
+        log::error!("{e}");
+        1
+    })?;
+    Ok(PreJail {
+        sockets,
+        secrets: Secrets {
+            nonce_key: random_bytes(),
+            pwfile_text,
+            tag_seed: u64::from_ne_bytes(random_bytes()),
+            acl_hosts: resolve_acl_hosts(cfg),
+        },
+        host_outbound,
+        resolver: ResolverConfig::from_system(),
+        config_file: Rereadable::open(config_path),
+        pwfile,
+    })
+}
+
 /// A started daemon: what the main loop needs.
 pub struct Running {
     opts: Options,
@@ -151,6 +283,10 @@ pub struct Running {
     loaded: Loaded,
     pid_file: Option<PidFile>,
     signals: SignalPipe,
+    event_loop: EventLoop,
+    config_file: Rereadable,
+    pwfile: Option<Rereadable>,
+    secrets: Secrets,
     started: Instant,
 }
 
@@ -168,6 +304,7 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
         daemon::PidFile::check_not_running(outside).map_err(fail)?;
     }
     let debug_port = bind_debug_port(cfg);
+    let pre = prepare(cfg, &config_path)?;
     let mut ready = if cfg.daemonize {
         let ready = daemon::daemonize().map_err(fail)?;
         crate::log::switch_to_syslog();
@@ -183,14 +320,23 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
     };
     secure_environment(cfg, account.as_ref()).map_err(fail)?;
     let signals = SignalPipe::install().map_err(fail)?;
+    let event_loop = build_event_loop(
+        cfg,
+        pre.sockets,
+        &signals,
+        pre.secrets.clone(),
+        pre.host_outbound,
+        pre.resolver,
+    )?;
     if let Some(port) = debug_port {
         port.serve();
     }
     log::info!(
-        "siproxd-rs {} started (pid {}, configuration {})",
+        "siproxd-rs {} started (pid {}, configuration {}, SIP port {})",
         env!("CARGO_PKG_VERSION"),
         std::process::id(),
-        config_path.display()
+        config_path.display(),
+        cfg.sip_listen_port
     );
     ready.started();
     Ok(Running {
@@ -199,8 +345,66 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
         loaded,
         pid_file,
         signals,
+        event_loop,
+        config_file: pre.config_file,
+        pwfile: pre.pwfile,
+        secrets: pre.secrets,
         started: Instant::now(),
     })
+}
+
+/// The proxy core (with the registrations saved last time) inside the
+/// event loop. Runs inside the jail, as upstream's `register_init`.
+fn build_event_loop(
+    cfg: &Config,
+    sockets: SipSockets,
+    signals: &SignalPipe,
+    secrets: Secrets,
+    host_outbound: Option<IpAddr>,
+    resolver: ResolverConfig,
+) -> Result<EventLoop, i32> {
+    let ifaces = InterfaceWatch::new(cfg, host_outbound);
+    let mut proxy =
+        Proxy::new(cfg, ifaces.interfaces(), secrets, event_loop::now()).map_err(|e| {
+            log::error!("{e}");
+            1
+        })?;
+    load_registrations(cfg, &mut proxy);
+    EventLoop::new(cfg, sockets, signals.fd(), proxy, ifaces, resolver).map_err(|e| {
+        log::error!("cannot start the event loop: {e}");
+        1
+    })
+}
+
+fn load_registrations(cfg: &Config, proxy: &mut Proxy) {
+    let Some(path) = cfg.registration_file.as_deref() else {
+        return;
+    };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            for damage in proxy.load_registrations(&text, event_loop::now()) {
+                log::warn!(
+                    "registration_file {}: {damage}; that entry is lost",
+                    path.display()
+                );
+            }
+            log::info!(
+                "registration_file {}: {} registrations restored",
+                path.display(),
+                proxy.status().registrations
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            log::info!(
+                "registration_file {} not found, starting with an empty table",
+                path.display()
+            );
+        }
+        Err(e) => log::warn!(
+            "registration_file {}: {e}; starting with an empty table",
+            path.display()
+        ),
+    }
 }
 
 fn fail(err: daemon::DaemonError) -> i32 {
@@ -210,7 +414,6 @@ fn fail(err: daemon::DaemonError) -> i32 {
 
 fn apply_log_settings(cfg: &Config) {
     crate::log::set_silence(cfg.silence_log);
-    // debug_level is a bit mask; -1 (every class) arrives as all ones.
     crate::log::set_debug_mask(cfg.debug_level);
 }
 
@@ -277,39 +480,23 @@ fn secure_environment(cfg: &Config, account: Option<&Account>) -> Result<(), dae
     Ok(())
 }
 
-/// How often the main loop wakes up with nothing to do (upstream's 5 s
-/// select timeout, which also drives the plugin TIMER stage).
-const TICK: Duration = Duration::from_secs(5);
-
 impl Running {
-    /// The main loop: waits for signals (and, as the proxy lands, sockets
-    /// and timers) until SIGTERM or SIGINT. Returns the exit status.
+    /// The main loop until SIGTERM or SIGINT. Returns the exit status.
     pub fn run(mut self) -> i32 {
-        let Ok(mut poll) = mio::Poll::new() else {
-            log::error!("cannot create the event loop");
-            return 1;
-        };
-        let signal_fd = self.signals.fd();
-        let token = mio::Token(0);
-        let mut source = mio::unix::SourceFd(&signal_fd);
-        if let Err(err) = poll
-            .registry()
-            .register(&mut source, token, mio::Interest::READABLE)
-        {
-            log::error!("cannot watch signals: {err}");
-            return 1;
-        }
-        let mut events = mio::Events::with_capacity(64);
         loop {
-            if let Err(err) = poll.poll(&mut events, Some(TICK)) {
-                if err.kind() != std::io::ErrorKind::Interrupted {
-                    log::error!("event loop: {err}");
-                    return 1;
+            match self.event_loop.poll_once() {
+                Ok(false) => {}
+                Ok(true) => {
+                    for event in self.signals.drain() {
+                        if self.on_signal(event) {
+                            return self.shutdown();
+                        }
+                    }
                 }
-            }
-            for event in self.signals.drain() {
-                if self.on_signal(event) {
-                    return self.shutdown();
+                Err(err) => {
+                    log::error!("event loop: {err}");
+                    self.shutdown();
+                    return 1;
                 }
             }
         }
@@ -331,13 +518,24 @@ impl Running {
     }
 
     /// One line for SIGUSR1: what an admin asks first.
-    pub fn status_line(&self) -> String {
+    pub fn status_line(&mut self) -> String {
+        let tcp = self.event_loop.tcp_connections();
+        let shell = self.event_loop.counters();
+        let status = self.event_loop.proxy().status();
         format!(
-            "status: siproxd-rs {} up {} s, pid {}, 0 registrations, 0 active calls, 0 RTP streams, configuration {}",
+            "status: siproxd-rs {} up {} s, pid {}, {} registrations, {} active calls, {} RTP streams, \
+             {} TCP connections, {} UDP datagrams in, {} sends failed, {} next hops unresolved; {:?}",
             env!("CARGO_PKG_VERSION"),
             self.started.elapsed().as_secs(),
             std::process::id(),
-            self.config_path.display()
+            status.registrations,
+            status.calls,
+            status.rtp_streams,
+            tcp,
+            shell.udp_received,
+            shell.send_failures,
+            shell.unresolved,
+            status.counters,
         )
     }
 
@@ -346,14 +544,19 @@ impl Running {
     /// now; what cannot (sockets, ports, jail, user) is named in the log.
     fn reload(&mut self) {
         let path = self.config_path.clone();
-        let mut fresh = match config::load(&path) {
+        let fresh = self
+            .config_file
+            .read()
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|bytes| config::parse_bytes(&bytes, &path).map_err(|e| e.to_string()));
+        let mut fresh = match fresh {
             Ok(fresh) => fresh,
             Err(err) => {
                 log::error!(
                     "reload of {} failed; keeping the running configuration:",
                     path.display()
                 );
-                for line in err.to_string().lines() {
+                for line in err.lines() {
                     log::error!("{line}");
                 }
                 return;
@@ -363,6 +566,7 @@ impl Running {
         for warning in &fresh.warnings {
             log::warn!("{warning}");
         }
+        self.reload_core(&fresh.config);
         let pending = restart_only_changes(&self.loaded.config, &fresh.config);
         apply_log_settings(&fresh.config);
         self.loaded = fresh;
@@ -375,8 +579,26 @@ impl Running {
         }
     }
 
+    /// Passwords and ACL names re-read, then the core and the shell reconfigured.
+    fn reload_core(&mut self, cfg: &Config) {
+        if cfg.proxy_auth_pwfile != self.loaded.config.proxy_auth_pwfile {
+            self.pwfile = cfg.proxy_auth_pwfile.as_deref().map(Rereadable::open);
+        }
+        match read_pwfile(&mut self.pwfile) {
+            Ok(text) => self.secrets.pwfile_text = text,
+            Err(e) => log::error!("reload: {e}; keeping the passwords read before"),
+        }
+        self.secrets.acl_hosts = resolve_acl_hosts(cfg);
+        self.event_loop
+            .proxy()
+            .reconfigure(cfg, self.secrets.clone());
+        self.event_loop.reconfigure_shell(cfg);
+    }
+
     fn shutdown(self) -> i32 {
         log::info!("siproxd-rs shutting down (signal)");
+        self.event_loop.save_registrations();
+        self.event_loop.shutdown();
         if let Some(pid_file) = self.pid_file {
             pid_file.remove();
         }
@@ -397,6 +619,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         sip_listen_port,
         if_inbound,
         if_outbound,
+        host_outbound,
         rtp_port_low,
         rtp_port_high,
         rtp_proxy_enable,

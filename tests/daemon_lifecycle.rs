@@ -48,6 +48,17 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A port free for both UDP and TCP on the wildcard address, for SIP.
+fn free_sip_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn write_config(dir: &Path, debug_port: u16, daemonize: u8) -> PathBuf {
     let conf = dir.join("siproxd.conf");
     let text = format!(
@@ -58,7 +69,9 @@ fn write_config(dir: &Path, debug_port: u16, daemonize: u8) -> PathBuf {
          user = nobody\n\
          silence_log = 1\n\
          debug_port = {debug_port}\n\
+         sip_listen_port = {}\n\
          pid_file = {}\n",
+        free_sip_port(),
         dir.join("siproxd.pid").display()
     );
     std::fs::write(&conf, text).unwrap();

@@ -2,6 +2,7 @@
 //! RTP relay. Nothing here decides anything about SIP.
 
 pub mod dns;
+pub mod event_loop;
 pub mod iface;
 pub mod rtp_relay;
 pub mod sockets;

@@ -17,6 +17,22 @@ pub enum Position {
     Bottom,
 }
 
+/// `buf[a..b] = with`, moving the tail once (`Vec::splice` goes through an iterator).
+fn replace_range(buf: &mut Vec<u8>, a: usize, b: usize, with: &[u8]) {
+    let old_len = buf.len();
+    let new_len = old_len - (b - a) + with.len();
+    if new_len > old_len {
+        buf.resize(new_len, 0);
+        buf.copy_within(b..old_len, a + with.len());
+    } else {
+        buf.copy_within(b..old_len, a + with.len());
+        buf.truncate(new_len);
+    }
+    if let Some(dst) = buf.get_mut(a..a + with.len()) {
+        dst.copy_from_slice(with);
+    }
+}
+
 /// Moves one span boundary for a replacement of `a..b` by `len` bytes (see `splice`).
 fn moved(p: usize, a: usize, b: usize, len: usize, is_end: bool, grow: bool) -> usize {
     let after = if is_end {
@@ -67,7 +83,7 @@ impl Message {
             a.min(self.buf.len()),
             b.min(self.buf.len()).max(a.min(self.buf.len())),
         );
-        self.buf.splice(a..b, with.iter().copied());
+        replace_range(&mut self.buf, a, b, with);
         let len = with.len();
         move_start_line(&mut self.start, a, b, len, grow);
         move_span(&mut self.start_line, a, b, len, grow);

@@ -81,6 +81,9 @@ pub enum Error {
     /// A request-only edit or view used on a response.
     #[error("not a request")]
     NotARequest,
+    /// The framer failed earlier on this connection; it must be closed.
+    #[error("stream framer already failed; close the connection")]
+    FramerFailed,
     /// A stream framing error: the connection must be closed (RFC 3261 §18.3).
     #[error("stream framing: {0}")]
     Framing(Box<Error>),

@@ -27,6 +27,9 @@ pub struct StreamFramer {
     limit: usize,
     failed: bool,
     skipped: usize,
+    /// Bytes at the front of `buf` already searched for the end of the headers, so a header
+    /// trickling in one byte per read is scanned once, not once per read.
+    scanned: usize,
 }
 
 impl Default for StreamFramer {
@@ -35,9 +38,10 @@ impl Default for StreamFramer {
     }
 }
 
-/// Offset just after the empty line ending the header section, accepting CRLF or bare LF.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
+/// Offset just after the empty line ending the header section, accepting CRLF or bare LF;
+/// the search starts at `from` (bytes before it are known not to hold the end).
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
     while let Some(n) = buf.get(i..)?.iter().position(|&c| c == b'\n') {
         let next = i + n + 1;
         match buf.get(next..) {
@@ -49,11 +53,15 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// The Content-Length of a complete header section (one value; RFC 3261 §20.14).
+/// The Content-Length of a complete header section (one value; RFC 3261 §20.14). Offsets in
+/// errors are relative to the start of this message in the stream.
 fn declared_length(head: &[u8]) -> Result<usize, Error> {
-    let mut found = None;
-    for line in head.split(|&c| c == b'\n').skip(1) {
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
+    let mut found: Option<(usize, u64)> = None;
+    let mut pos = 0;
+    for line in head.split(|&c| c == b'\n') {
+        let start = pos;
+        pos += line.len() + 1;
+        let Some(colon) = line.iter().position(|&c| c == b':').filter(|_| start > 0) else {
             continue;
         };
         let name = line.get(..colon).unwrap_or_default().trim_ascii_end();
@@ -61,16 +69,18 @@ fn declared_length(head: &[u8]) -> Result<usize, Error> {
             continue;
         }
         let value = line.get(colon + 1..).unwrap_or_default().trim_ascii();
-        let n = parse_decimal(value, u32::MAX.into()).ok_or(Error::ContentLength { offset: 0 })?;
-        if found.replace(n).is_some() {
+        let n = parse_decimal(value, u32::MAX.into()).ok_or(Error::ContentLength {
+            offset: start + colon + 1,
+        })?;
+        if let Some((first, _)) = found.replace((start, n)) {
             return Err(Error::ContentLengthTwice {
-                first: 0,
-                second: 0,
+                first,
+                second: start,
             });
         }
     }
-    let n = found.ok_or(Error::ContentLengthRequired)?;
-    usize::try_from(n).map_err(|_| Error::ContentLength { offset: 0 })
+    let (at, n) = found.ok_or(Error::ContentLengthRequired)?;
+    usize::try_from(n).map_err(|_| Error::ContentLength { offset: at })
 }
 
 impl StreamFramer {
@@ -81,6 +91,7 @@ impl StreamFramer {
             limit: limit.max(1),
             failed: false,
             skipped: 0,
+            scanned: 0,
         }
     }
 
@@ -98,7 +109,7 @@ impl StreamFramer {
     /// An error is final (also for every later call): close the connection.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<Frame>) -> Result<(), Error> {
         if self.failed {
-            return Err(Error::Framing(Box::new(Error::Empty)));
+            return Err(Error::FramerFailed);
         }
         // Chunking keeps the buffer under 2 × limit whatever the size of one read.
         for chunk in data.chunks(self.limit) {
@@ -122,7 +133,10 @@ impl StreamFramer {
             out.extend(frame);
             pos += len;
         }
-        self.buf.drain(..pos);
+        if pos > 0 {
+            self.scanned = 0;
+            self.buf.drain(..pos);
+        }
         if self.buf.len() > self.limit {
             return Err(Error::TooLarge {
                 len: self.buf.len(),
@@ -133,7 +147,7 @@ impl StreamFramer {
     }
 
     /// The frame at `pos`, with its length; `None` if more bytes are needed.
-    fn next_frame(&self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
+    fn next_frame(&mut self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
         let rest = self.buf.get(pos..).unwrap_or_default();
         match rest {
             [] | [b'\r'] | [b'\r', b'\n', b'\r'] => Ok(None),
@@ -142,15 +156,26 @@ impl StreamFramer {
             // for a possible second CRLF could delay a real pong forever.
             [b'\r', b'\n', ..] => Ok(Some((Some(Frame::Pong), 2))),
             [b'\n', ..] | [b'\r', _, ..] => Ok(Some((None, 1))), // stray line ends (§7.5)
-            _ => self.message_frame(rest),
+            _ => self.message_frame(pos),
         }
     }
 
-    fn message_frame(&self, rest: &[u8]) -> Result<Option<(Option<Frame>, usize)>, Error> {
-        let Some(head) = head_end(rest) else {
-            return if rest.len() > self.limit {
+    fn message_frame(&mut self, pos: usize) -> Result<Option<(Option<Frame>, usize)>, Error> {
+        let rest = self.buf.get(pos..).unwrap_or_default();
+        // Resume two bytes early: the terminator may straddle the previous read.
+        let from = if pos == 0 {
+            self.scanned.saturating_sub(2)
+        } else {
+            0
+        };
+        let Some(head) = head_end(rest, from) else {
+            let len = rest.len();
+            if pos == 0 {
+                self.scanned = len;
+            }
+            return if len > self.limit {
                 Err(Error::TooLarge {
-                    len: rest.len(),
+                    len,
                     limit: self.limit,
                 })
             } else {
@@ -215,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn a_trickled_header_is_scanned_once() {
+        let mut f = StreamFramer::default();
+        let mut out = Vec::new();
+        for b in A.iter().take(A.len() - 3) {
+            f.push(&[*b], &mut out).unwrap();
+        }
+        assert!(out.is_empty() && f.scanned >= A.len() - 6);
+        f.push(&A[A.len() - 3..], &mut out).unwrap();
+        assert_eq!(
+            (out, f.buffered(), f.scanned),
+            (vec![Frame::Message(A.to_vec())], 0, 0)
+        );
+    }
+
+    #[test]
     fn missing_content_length_and_oversize_close_the_connection() {
         let mut f = StreamFramer::default();
         let mut out = Vec::new();
@@ -222,7 +262,22 @@ mod tests {
             .push(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n", &mut out)
             .unwrap_err();
         assert_eq!(e, Error::Framing(Box::new(Error::ContentLengthRequired)));
-        assert!(f.push(B, &mut out).is_err());
+        assert_eq!(f.push(B, &mut out), Err(Error::FramerFailed));
+        let twice = b"OPTIONS sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 1\r\n\r\nx";
+        let e = StreamFramer::default().push(twice, &mut out).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Framing(Box::new(Error::ContentLengthTwice {
+                first: 23,
+                second: 29
+            }))
+        );
+        let bad = b"OPTIONS sip:a SIP/2.0\r\nl: -1\r\n\r\n";
+        let e = StreamFramer::default().push(bad, &mut out).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Framing(Box::new(Error::ContentLength { offset: 25 }))
+        );
         let mut small = StreamFramer::new(64);
         let e = small
             .push(b"OPTIONS sip:a SIP/2.0\r\nl: 100\r\n\r\n", &mut out)

@@ -15,6 +15,9 @@ use std::ops::Range;
 /// Largest message accepted by default (DESIGN.md §6: memory bounded by configuration).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
 
+/// Spare capacity reserved in a parsed message's buffer for the proxy's edits.
+const EDIT_HEADROOM: usize = 256;
+
 /// A byte range inside the message buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
@@ -104,7 +107,7 @@ struct Head {
 /// when `pos` is at the end. A last line without LF ends at the end of `s` twice.
 fn next_line(s: &[u8], pos: usize) -> Option<(usize, usize)> {
     let rest = s.get(pos..).filter(|r| !r.is_empty())?;
-    let Some(lf) = rest.iter().position(|&c| c == b'\n') else {
+    let Some(lf) = super::lex::find_byte(rest, b'\n') else {
         return Some((s.len(), s.len()));
     };
     let content_end = if lf > 0 && rest.get(lf - 1) == Some(&b'\r') {
@@ -240,7 +243,7 @@ fn fold_into(field: &mut Field, s: &[u8], pos: usize, content_end: usize) {
 
 /// Scans the start line and the header section of `s`.
 fn scan_head(s: &[u8]) -> Result<Head, Error> {
-    let (sl_end, mut pos) = next_line(s, 0).ok_or(Error::Empty)?;
+    let (sl_end, pos) = next_line(s, 0).ok_or(Error::Empty)?;
     if pos == sl_end {
         return Err(Error::NoHeaderEnd);
     }
@@ -254,52 +257,61 @@ fn scan_head(s: &[u8]) -> Result<Head, Error> {
     } else {
         parse_request_line(s, sl_end)?
     };
-    let mut fields: Vec<Field> = Vec::with_capacity(16);
-    loop {
-        let Some((content_end, next)) = next_line(s, pos) else {
-            // Datagram tolerance: headers that run to the end (RFC 5118 §4.10 archive files).
-            let head = Head {
-                start,
-                start_line: Span::new(0, sl_end),
-                eol,
-                fields,
-                head_end: pos,
-                body_start: pos,
-                has_empty_line: false,
-            };
-            return Ok(head);
-        };
+    let mut head = Head {
+        start,
+        start_line: Span::new(0, sl_end),
+        eol,
+        fields: Vec::with_capacity(16),
+        head_end: pos,
+        body_start: pos,
+        has_empty_line: false,
+    };
+    scan_fields(s, pos, &mut head)?;
+    Ok(head)
+}
+
+/// Reads header lines from `pos` up to the empty line. Headers that run to the end of the
+/// input without it are tolerated (RFC 5118 §4.10 archive files); a last line cut off
+/// before its LF is not.
+fn scan_fields(s: &[u8], mut pos: usize, head: &mut Head) -> Result<(), Error> {
+    while let Some((content_end, next)) = next_line(s, pos) {
         if next == content_end && next == s.len() && content_end > pos {
-            return Err(Error::NoHeaderEnd); // a partial last line: cut off mid-header
+            return Err(Error::NoHeaderEnd);
         }
         if content_end == pos {
-            let head = Head {
-                start,
-                start_line: Span::new(0, sl_end),
-                eol,
-                fields,
-                head_end: pos,
-                body_start: next,
-                has_empty_line: true,
-            };
-            return Ok(head);
+            (head.head_end, head.body_start, head.has_empty_line) = (pos, next, true);
+            return Ok(());
         }
-        if matches!(s.get(pos), Some(b' ' | b'\t')) {
-            let line = fields.len() + 1;
-            let prev = fields.last_mut().ok_or(Error::HeaderLine {
-                line,
-                reason: "continuation before any header",
-                offset: pos,
-            })?;
-            fold_into(prev, s, pos, content_end);
-            prev.line.end = next;
-        } else {
-            let mut field = parse_field_line(s, pos, content_end, fields.len() + 1)?;
-            field.line.end = next;
-            fields.push(field);
-        }
+        push_line(s, pos, content_end, next, &mut head.fields)?;
         pos = next;
     }
+    (head.head_end, head.body_start) = (pos, pos);
+    Ok(())
+}
+
+/// Adds one header line: a new field, or a continuation of the previous one (folding).
+fn push_line(
+    s: &[u8],
+    pos: usize,
+    content_end: usize,
+    next: usize,
+    fields: &mut Vec<Field>,
+) -> Result<(), Error> {
+    if matches!(s.get(pos), Some(b' ' | b'\t')) {
+        let line = fields.len() + 1;
+        let prev = fields.last_mut().ok_or(Error::HeaderLine {
+            line,
+            reason: "continuation before any header",
+            offset: pos,
+        })?;
+        fold_into(prev, s, pos, content_end);
+        prev.line.end = next;
+    } else {
+        let mut field = parse_field_line(s, pos, content_end, fields.len() + 1)?;
+        field.line.end = next;
+        fields.push(field);
+    }
+    Ok(())
 }
 
 /// The one Content-Length value, if any (RFC 3261 §20.14; RFC 4475 §3.3.9 for two).
@@ -335,6 +347,11 @@ impl Message {
         Self::parse(data, Transport::Datagram, DEFAULT_MAX_MESSAGE)
     }
 
+    /// Parses one frame cut by [`super::framing::StreamFramer`] (Content-Length required).
+    pub fn parse_stream(frame: &[u8]) -> Result<Message, Error> {
+        Self::parse(frame, Transport::Stream, DEFAULT_MAX_MESSAGE)
+    }
+
     /// Parses one message with explicit framing rules and size limit.
     pub fn parse(data: &[u8], transport: Transport, limit: usize) -> Result<Message, Error> {
         let skipped = data
@@ -362,8 +379,12 @@ impl Message {
             (None, Transport::Stream) => return Err(Error::ContentLengthRequired),
         };
         let end = head.body_start + body_len;
+        // Headroom so the usual edits (a Via, a longer Contact or body) do not reallocate:
+        // one allocation for the outgoing buffer (DESIGN.md §6).
+        let mut buf = Vec::with_capacity(end + EDIT_HEADROOM);
+        buf.extend_from_slice(s.get(..end).unwrap_or_default());
         Ok(Message {
-            buf: s.get(..end).unwrap_or_default().to_vec(),
+            buf,
             start: head.start,
             start_line: head.start_line,
             fields: head.fields,

@@ -72,25 +72,122 @@ const TABLE: &[(&str, u8, HeaderName)] = &[
     ("Request-Disposition", b'd', HeaderName::RequestDisposition),
 ];
 
+/// The compact letter → name table, RFC 3261 §7.3.3 and later RFCs as listed above.
+fn from_compact(c: u8) -> HeaderName {
+    use HeaderName as H;
+    match c.to_ascii_lowercase() {
+        b'v' => H::Via,
+        b'f' => H::From,
+        b't' => H::To,
+        b'i' => H::CallId,
+        b'm' => H::Contact,
+        b'c' => H::ContentType,
+        b'l' => H::ContentLength,
+        b'e' => H::ContentEncoding,
+        b's' => H::Subject,
+        b'k' => H::Supported,
+        b'o' => H::Event,
+        b'u' => H::AllowEvents,
+        b'r' => H::ReferTo,
+        b'b' => H::ReferredBy,
+        b'x' => H::SessionExpires,
+        b'y' => H::Identity,
+        b'a' => H::AcceptContact,
+        b'j' => H::RejectContact,
+        b'd' => H::RequestDisposition,
+        _ => H::Other,
+    }
+}
+
+/// Candidates by (length, lower-case first byte): every message names ~15 headers, so the
+/// lookup is a jump plus one case-insensitive compare instead of a table scan.
+fn candidates(len: usize, first: u8) -> &'static [HeaderName] {
+    use HeaderName as H;
+    match (len, first) {
+        (2, b't') => &[H::To],
+        (3, b'v') => &[H::Via],
+        (4, b'f') => &[H::From],
+        (4, b'c') => &[H::CSeq],
+        (5, b'r') => &[H::Route],
+        (5, b'e') => &[H::Event],
+        (6, b's') => &[H::Server],
+        (7, b'c') => &[H::CallId, H::Contact],
+        (7, b'e') => &[H::Expires],
+        (7, b's') => &[H::Subject],
+        (8, b'r') => &[H::ReferTo],
+        (8, b'i') => &[H::Identity],
+        (9, b's') => &[H::Supported],
+        (10, b'u') => &[H::UserAgent],
+        (11, b'r') => &[H::ReferredBy],
+        (12, b'm') => &[H::MaxForwards],
+        (12, b'r') => &[H::RecordRoute],
+        (12, b'c') => &[H::ContentType],
+        (12, b'a') => &[H::AllowEvents],
+        (13, b'a') => &[H::Authorization],
+        (14, b'c') => &[H::ContentLength],
+        (14, b'a') => &[H::AcceptContact],
+        (14, b'r') => &[H::RejectContact],
+        (15, b's') => &[H::SessionExpires],
+        (16, b'c') => &[H::ContentEncoding],
+        (16, b'w') => &[H::WwwAuthenticate],
+        (18, b'p') => &[H::ProxyAuthenticate],
+        (19, b'p') => &[H::ProxyAuthorization],
+        (19, b'r') => &[H::RequestDisposition],
+        _ => &[],
+    }
+}
+
 impl HeaderName {
     /// Classifies a header name as received; case-insensitive (RFC 3261 §7.3.1).
     pub fn parse(name: &[u8]) -> HeaderName {
-        if let [c] = name {
-            let c = c.to_ascii_lowercase();
-            return TABLE
-                .iter()
-                .find(|e| e.1 == c)
-                .map_or(HeaderName::Other, |e| e.2);
+        let Some(&first) = name.first() else {
+            return HeaderName::Other;
+        };
+        if name.len() == 1 {
+            return from_compact(first);
         }
-        TABLE
+        let found = candidates(name.len(), first.to_ascii_lowercase())
             .iter()
-            .find(|e| e.0.len() == name.len() && e.0.as_bytes().eq_ignore_ascii_case(name))
-            .map_or(HeaderName::Other, |e| e.2)
+            .find(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name));
+        found.copied().unwrap_or(HeaderName::Other)
     }
 
     /// The long form, as the proxy writes it in headers it adds.
     pub fn as_str(self) -> &'static str {
-        TABLE.iter().find(|e| e.2 == self).map_or("", |e| e.0)
+        use HeaderName as H;
+        match self {
+            H::Via => "Via",
+            H::From => "From",
+            H::To => "To",
+            H::CallId => "Call-ID",
+            H::CSeq => "CSeq",
+            H::Contact => "Contact",
+            H::MaxForwards => "Max-Forwards",
+            H::Route => "Route",
+            H::RecordRoute => "Record-Route",
+            H::Expires => "Expires",
+            H::ContentType => "Content-Type",
+            H::ContentLength => "Content-Length",
+            H::ContentEncoding => "Content-Encoding",
+            H::UserAgent => "User-Agent",
+            H::Server => "Server",
+            H::Authorization => "Authorization",
+            H::ProxyAuthorization => "Proxy-Authorization",
+            H::WwwAuthenticate => "WWW-Authenticate",
+            H::ProxyAuthenticate => "Proxy-Authenticate",
+            H::Subject => "Subject",
+            H::Supported => "Supported",
+            H::Event => "Event",
+            H::AllowEvents => "Allow-Events",
+            H::ReferTo => "Refer-To",
+            H::ReferredBy => "Referred-By",
+            H::SessionExpires => "Session-Expires",
+            H::Identity => "Identity",
+            H::AcceptContact => "Accept-Contact",
+            H::RejectContact => "Reject-Contact",
+            H::RequestDisposition => "Request-Disposition",
+            H::Other => "",
+        }
     }
 
     /// The compact form, if RFC 3261 or a later RFC defines one.
@@ -131,6 +228,22 @@ mod tests {
         for (short, want) in pairs {
             assert_eq!(H::parse(short.as_bytes()), want, "{short}");
             assert_eq!(H::parse(short.to_uppercase().as_bytes()), want, "{short}");
+        }
+    }
+
+    #[test]
+    fn fast_lookup_agrees_with_the_table() {
+        for (long, short, kind) in super::TABLE {
+            assert_eq!(kind.as_str(), *long);
+            assert_eq!(H::parse(long.as_bytes()), *kind, "{long}");
+            assert_eq!(
+                H::parse(long.to_ascii_lowercase().as_bytes()),
+                *kind,
+                "{long}"
+            );
+            if *short != 0 {
+                assert_eq!(H::parse(&[*short]), *kind, "{long}");
+            }
         }
     }
 

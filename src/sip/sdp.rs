@@ -89,19 +89,36 @@ fn bad(kind: u8, line: usize, reason: &'static str) -> Error {
     }
 }
 
-/// Space-separated fields of `body[r]` as absolute ranges.
-fn fields(body: &[u8], r: &Range<usize>) -> Vec<Range<usize>> {
-    let mut out = Vec::new();
+/// Up to eight space-separated fields of one line, as absolute ranges (no allocation: this
+/// runs for every o=, c=, m= and a=rtcp line of every offer and answer).
+struct Fields {
+    f: [(usize, usize); 8],
+    n: usize,
+}
+
+impl Fields {
+    fn get(&self, i: usize) -> Option<Range<usize>> {
+        self.f.get(i).filter(|_| i < self.n).map(|&(a, b)| a..b)
+    }
+}
+
+/// Space-separated fields of `body[r]`; fields past the eighth are not needed by any caller.
+fn fields(body: &[u8], r: &Range<usize>) -> Fields {
+    let mut out = Fields {
+        f: [(0, 0); 8],
+        n: 0,
+    };
     let mut i = r.start;
-    while i < r.end {
+    while i < r.end && out.n < out.f.len() {
         let len = body
             .get(i..r.end)
             .unwrap_or_default()
             .iter()
             .position(|&c| c == b' ')
             .unwrap_or(r.end - i);
-        if len > 0 {
-            out.push(i..i + len);
+        if let (true, Some(slot)) = (len > 0, out.f.get_mut(out.n)) {
+            *slot = (i, i + len);
+            out.n += 1;
         }
         i += len + 1;
     }
@@ -141,11 +158,9 @@ fn split_lines(body: &[u8]) -> Result<Vec<Line>, Error> {
     Ok(lines)
 }
 
-/// `nettype SP addrtype SP address` from the given field ranges.
-fn connection<'a>(body: &'a [u8], f: &[Range<usize>]) -> Option<Connection<'a>> {
-    let (Some(t), Some(a)) = (f.first(), f.get(1)) else {
-        return None;
-    };
+/// `addrtype SP address` from fields `at` and `at + 1` (the address without a `/ttl`).
+fn connection<'a>(body: &'a [u8], f: &Fields, at: usize) -> Option<Connection<'a>> {
+    let (t, a) = (f.get(at)?, f.get(at + 1)?);
     let addr_field = body.get(a.clone())?;
     let addr_len = addr_field
         .iter()
@@ -179,10 +194,11 @@ fn direction(attr: &[u8]) -> Option<Direction> {
 /// RFC 8866 §5.14 `m=<media> <port>[/<count>] <proto> <fmt> ...`.
 fn parse_media<'a>(body: &'a [u8], line: &Line, n: usize) -> Result<Media<'a>, Error> {
     let f = fields(body, &line.content);
-    let (Some(m), Some(p), Some(proto)) = (f.first(), f.get(1), f.get(2)) else {
+    let (Some(m), Some(p), Some(proto)) = (f.get(0), f.get(1), f.get(2)) else {
         return Err(bad(b'm', n, "fewer than three fields"));
     };
     let port_field = body.get(p.clone()).unwrap_or_default();
+    let p = &p;
     let slash = port_field.iter().position(|&c| c == b'/');
     let port_span = p.start..slash.map_or(p.end, |s| p.start + s);
     let port =
@@ -199,10 +215,10 @@ fn parse_media<'a>(body: &'a [u8], line: &Line, n: usize) -> Result<Media<'a>, E
         .get(proto.end.saturating_add(1).min(line.content.end)..line.content.end)
         .unwrap_or_default();
     Ok(Media {
-        media: body.get(m.clone()).unwrap_or_default(),
+        media: body.get(m).unwrap_or_default(),
         port,
         port_count,
-        proto: body.get(proto.clone()).unwrap_or_default(),
+        proto: body.get(proto).unwrap_or_default(),
         formats,
         connection: None,
         rtcp_port: None,
@@ -223,17 +239,13 @@ fn parse_rtcp(
 ) -> Result<(), Error> {
     let r = content.start + 5..content.end;
     let f = fields(body, &r);
-    let port = f.first().ok_or(bad(b'a', n, "a=rtcp without a port"))?;
+    let port = f.get(0).ok_or(bad(b'a', n, "a=rtcp without a port"))?;
     media.rtcp_port =
-        Some(parse_port(body, port).ok_or(bad(b'a', n, "a=rtcp port is not a number"))?);
-    media.rtcp_span = Some(port.clone());
-    media.rtcp_addr_span = f.get(1..).and_then(|rest| connection_span(body, rest));
+        Some(parse_port(body, &port).ok_or(bad(b'a', n, "a=rtcp port is not a number"))?);
+    media.rtcp_span = Some(port);
+    // `a=rtcp:port nettype addrtype address`: the address pair starts at field 2.
+    media.rtcp_addr_span = connection(body, &f, 2).map(|c| c.span);
     Ok(())
-}
-
-/// The `addrtype SP address` span inside `nettype addrtype address` fields.
-fn connection_span(body: &[u8], f: &[Range<usize>]) -> Option<Range<usize>> {
-    connection(body, f.get(1..)?).map(|c| c.span)
 }
 
 impl<'a> Sdp<'a> {
@@ -260,20 +272,12 @@ impl<'a> Sdp<'a> {
         match line.kind {
             b'o' => {
                 let f = fields(body, &line.content);
-                let c = f.get(4..).and_then(|f| connection(body, f)).ok_or(bad(
-                    b'o',
-                    n,
-                    "fewer than six fields",
-                ))?;
+                let c = connection(body, &f, 4).ok_or(bad(b'o', n, "fewer than six fields"))?;
                 self.origin = Some(c);
             }
             b'c' => {
                 let f = fields(body, &line.content);
-                let c = f.get(1..).and_then(|f| connection(body, f)).ok_or(bad(
-                    b'c',
-                    n,
-                    "fewer than three fields",
-                ))?;
+                let c = connection(body, &f, 1).ok_or(bad(b'c', n, "fewer than three fields"))?;
                 match self.media.last_mut() {
                     Some(m) => m.connection = Some(c),
                     None => self.connection = Some(c),
@@ -324,12 +328,46 @@ pub struct SdpRewriter<'s, 'a> {
     edits: Vec<(Range<usize>, Vec<u8>)>,
 }
 
+/// Appends `n` in decimal (`format!` costs more than the whole rest of an SDP rewrite).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        if let Some(d) = digits.get_mut(i) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(digits.get(i..).unwrap_or_default());
+}
+
 /// `IP4 a.b.c.d` / `IP6 x::y` for an address.
 fn addr_field(ip: IpAddr) -> Vec<u8> {
     match ip {
-        IpAddr::V4(v4) => format!("IP4 {v4}").into_bytes(),
+        IpAddr::V4(v4) => {
+            let mut out = Vec::with_capacity(19);
+            out.extend_from_slice(b"IP4 ");
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_decimal(&mut out, octet.into());
+            }
+            out
+        }
         IpAddr::V6(v6) => format!("IP6 {v6}").into_bytes(),
     }
+}
+
+fn port_bytes(port: u16) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5);
+    push_decimal(&mut out, port.into());
+    out
 }
 
 impl SdpRewriter<'_, '_> {
@@ -353,8 +391,9 @@ impl SdpRewriter<'_, '_> {
             .chain(self.sdp.media.iter().filter_map(|m| m.connection.as_ref()))
             .map(|c| c.span.clone())
             .collect();
+        let field = addr_field(ip);
         for span in spans {
-            self.replace(span, addr_field(ip));
+            self.replace(span, field.clone());
         }
         self
     }
@@ -375,7 +414,7 @@ impl SdpRewriter<'_, '_> {
     /// Rewrites the port of `m=` line `index` (the `/count` suffix stays).
     pub fn set_media_port(&mut self, index: usize, port: u16) -> &mut Self {
         if let Some(span) = self.sdp.media.get(index).map(|m| m.port_span.clone()) {
-            self.replace(span, port.to_string().into_bytes());
+            self.replace(span, port_bytes(port));
         }
         self
     }
@@ -388,7 +427,7 @@ impl SdpRewriter<'_, '_> {
         };
         let (port_span, addr_span) = (m.rtcp_span.clone(), m.rtcp_addr_span.clone());
         if let Some(span) = port_span {
-            self.replace(span, port.to_string().into_bytes());
+            self.replace(span, port_bytes(port));
         }
         if let (Some(span), Some(ip)) = (addr_span, ip) {
             self.replace(span, addr_field(ip));
@@ -481,6 +520,37 @@ mod tests {
         assert_eq!(
             r.to_bytes(),
             b"v=0\no=- 1 1 IN IP4 10.0.0.1\nc=IN IP6 ::1/127\nm=audio 7000/2 RTP/AVP 0\n"
+        );
+    }
+
+    #[test]
+    fn decimal_and_address_formatting() {
+        for n in [0u32, 7, 10, 255, 5060, 65535, u32::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, n);
+            assert_eq!(out, n.to_string().into_bytes());
+        }
+        assert_eq!(addr_field("0.0.0.0".parse().unwrap()), b"IP4 0.0.0.0");
+        assert_eq!(
+            addr_field("192.168.100.255".parse().unwrap()),
+            b"IP4 192.168.100.255"
+        );
+    }
+
+    #[test]
+    fn hold_address_and_rejected_stream_are_visible() {
+        let s = Sdp::parse(b"v=0\r\nc=IN IP4 0.0.0.0\r\nm=audio 0 RTP/AVP 0\r\na=inactive\r\n")
+            .unwrap();
+        assert!(s
+            .connection
+            .as_ref()
+            .unwrap()
+            .ip()
+            .unwrap()
+            .is_unspecified());
+        assert_eq!(
+            (s.media[0].port, s.media[0].direction),
+            (0, Some(Direction::Inactive))
         );
     }
 

@@ -26,11 +26,16 @@
 //!   dropped and counted (`dropped_no_peer`); upstream drops them silently, and sends to
 //!   0.0.0.0 on hold.
 //! - DSCP goes on RTP *and* RTCP sockets (upstream: RTP only), without root.
-//! - One `recvmmsg` + one `sendmmsg` per batch of up to 32 datagrams on Linux.
-//! - Dejitter (`rtp_input_dejitter`/`rtp_output_dejitter`) is not implemented yet: the
-//!   option is carried in [`LegOptions`] and logged once, packets are relayed immediately.
+//! - One `recvmmsg` + one `sendmmsg` per batch of up to 32 datagrams on Linux; under load
+//!   the thread polls at most every [`RelayConfig::coalesce`] so one wake-up serves many
+//!   sockets; a socket gets at most 4 batches per turn, so a flood on one port cannot starve
+//!   the other calls of its thread. The thread asks for SCHED_RR, as upstream does.
+//! - Dejitter (`rtp_input_dejitter`/`rtp_output_dejitter`, see `dejitter.rs`) delays RTP
+//!   sent out of a leg whose [`LegOptions::dejitter_us`] is set; RTCP never. Streams without
+//!   it pay one branch per batch.
 #![allow(clippy::module_name_repetitions)]
 
+mod dejitter;
 mod io;
 mod stream;
 mod worker;
@@ -85,6 +90,13 @@ pub struct RelayConfig {
     pub report_interval: Duration,
     /// Woken after each report is queued, so a mio event loop can drain the channel at once.
     pub report_waker: Option<Arc<Waker>>,
+    /// Under load, poll at most once per this interval (default 300 µs; zero: wake on every
+    /// readiness). Measured with relay-bench at 20,000 pps on a 2-core VM, interleaved A/B,
+    /// 6 runs each: relay CPU 32.8 % of a core without, 25.5 % with 300 µs (−22 %), for
+    /// about +250 µs median latency. Idle and lightly loaded threads are not delayed.
+    pub coalesce: Duration,
+    /// Try SCHED_RR for the relay threads, as upstream does (default on).
+    pub realtime: bool,
 }
 
 impl Default for RelayConfig {
@@ -94,12 +106,15 @@ impl Default for RelayConfig {
             probation_packets: 3,
             report_interval: Duration::from_secs(1),
             report_waker: None,
+            coalesce: Duration::from_micros(300),
+            realtime: true,
         }
     }
 }
 
 /// What the relay tells the core.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum RelayEvent {
     /// Counters of the streams of one thread that saw traffic since its last report.
     Report { streams: Vec<StreamReport> },
@@ -140,7 +155,16 @@ pub struct RtpRelay {
 
 impl RtpRelay {
     /// Spawn the relay threads. Returns the handle and the channel of [`RelayEvent`]s.
+    /// Also raises the soft RLIMIT_NOFILE to the hard limit: every stream holds four sockets,
+    /// so the usual soft limit of 1024 would cap the relay at about 250 streams.
     pub fn start(cfg: RelayConfig) -> Result<(RtpRelay, Receiver<RelayEvent>), RelayError> {
+        match raise_fd_limit() {
+            Ok(n) => log::info!(
+                "rtp relay: {n} file descriptors, room for about {} streams",
+                n / 4
+            ),
+            Err(e) => log::warn!("rtp relay: cannot raise RLIMIT_NOFILE: {e}"),
+        }
         let (events_tx, events_rx) = mpsc::channel();
         let mut relay = RtpRelay {
             threads: Vec::new(),
@@ -217,6 +241,27 @@ impl Drop for RtpRelay {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Raise the soft fd limit to the hard one; returns the new soft limit.
+#[allow(clippy::useless_conversion)] // rlim_t is i64 on FreeBSD
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct that we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads one rlimit struct that we own.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX))
 }
 
 /// Bind the RTP socket on `local` and the RTCP socket on `local.port() + 1`.

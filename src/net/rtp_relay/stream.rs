@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use super::dejitter::Playout;
 use crate::proxy::rtp_table::{LegOptions, Peer, StreamId};
 
 /// Counters of one leg, cumulative since the leg was opened. "rx" counts what this leg's
@@ -27,6 +28,8 @@ pub struct LegStats {
     pub truncated: u64,
     /// Send errors (ENOBUFS, ECONNREFUSED, …) and packets the kernel would not queue.
     pub send_errors: u64,
+    /// RTP packets sent without their playout delay because the delay queue was full.
+    pub dejitter_overflow: u64,
     /// The source this leg's RTP is latched to, if latching is on and probation passed.
     pub latched_rtp: Option<SocketAddr>,
 }
@@ -161,6 +164,14 @@ impl SeqTracker {
     }
 }
 
+/// RTP timestamp and SSRC of a version-2 RTP packet.
+pub fn rtp_timing(pkt: &[u8]) -> Option<(u32, u32)> {
+    if pkt.first()? >> 6 != 2 {
+        return None;
+    }
+    Some((be32(pkt, 4)?, be32(pkt, 8)?))
+}
+
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
@@ -177,6 +188,8 @@ pub struct LegState {
     pub rtcp: Channel,
     pub seq: SeqTracker,
     pub stats: LegStats,
+    /// Playout delay for RTP sent *out of* this leg, if configured.
+    pub playout: Option<Playout>,
 }
 
 impl LegState {
@@ -188,6 +201,10 @@ impl LegState {
         };
         self.rtp.set_sdp(rtp);
         self.rtcp.set_sdp(rtcp);
+        // Mirrors rtpproxy_relay.c: a re-INVITE resets the dejitter state.
+        if let Some(p) = &mut self.playout {
+            p.reset();
+        }
     }
 
     pub fn latch(&self) -> bool {

@@ -21,6 +21,20 @@
 //! the *other* leg's relay port, which is allocated at that moment (so an outgoing call takes
 //! the WAN port with the INVITE and the LAN port with the answer, like upstream).
 //!
+//! # How the proxy drives it
+//! 1. For each `m=` with a non-zero port in an SDP it forwards (INVITE, 183, 200, re-INVITE,
+//!    UPDATE, ACK with an answer), the proxy calls [`RtpTable::media`], writes
+//!    [`MediaOutcome::port`] into the `m=` line (and its address into `c=`/`o=`), and hands
+//!    [`MediaOutcome::commands`] to the relay *in order, before* sending the message.
+//!    `Err(PortsExhausted)` on a request becomes a 503 with the error's text in the log. If
+//!    the relay cannot bind an `Open` (`RelayError::Bind`), the proxy calls
+//!    [`RtpTable::close_stream`], applies the returned `Close`, and answers 503.
+//! 2. Final responses to INVITE/UPDATE: [`RtpTable::final_response`]; CANCEL:
+//!    [`RtpTable::cancel`]; BYE or dialog end: [`RtpTable::close_call`]. Apply what they
+//!    return.
+//! 3. Timers: [`RtpTable::poll_timeout`] / [`RtpTable::handle_timeout`]; every relay report
+//!    entry with `last_rtp = Some(t)` becomes [`RtpTable::record_activity`]`(id, t)`.
+//!
 //! # Deliberate differences from upstream (each one a fix users asked for)
 //! - A 4xx/5xx/6xx to a re-INVITE keeps the established media: only streams *created* by the
 //!   failed transaction close, and streams it changed get their previous peers back
@@ -340,6 +354,8 @@ pub struct RtpTable {
     streams: HashMap<StreamId, Stream>,
     by_key: HashMap<StreamKey, StreamId>,
     next_id: u64,
+    /// Ports whose release the pool refused (a double release); must stay 0.
+    release_errors: u64,
 }
 
 impl RtpTable {
@@ -351,6 +367,7 @@ impl RtpTable {
             streams: HashMap::new(),
             by_key: HashMap::new(),
             next_id: 1,
+            release_errors: 0,
         })
     }
 
@@ -362,6 +379,17 @@ impl RtpTable {
     /// Port pairs allocated over all local addresses.
     pub fn pairs_in_use(&self) -> usize {
         self.pool.allocated()
+    }
+
+    /// Relay ports held by open streams (equals [`RtpTable::pairs_in_use`] unless a port
+    /// leaked).
+    pub fn locals_in_use(&self) -> usize {
+        self.streams.values().map(|s| s.locals().count()).sum()
+    }
+
+    /// Releases the pool refused (double releases): 0 unless there is a bug.
+    pub fn release_errors(&self) -> u64 {
+        self.release_errors
     }
 
     /// The stream with this key, if open.
@@ -551,6 +579,7 @@ impl RtpTable {
         self.by_key.remove(&stream.key);
         for local in stream.locals() {
             if let Err(e) = self.pool.release(local.ip(), local.port()) {
+                self.release_errors += 1;
                 log::error!("rtp stream {id}: {e}");
             }
         }

@@ -37,7 +37,7 @@ impl PortPool {
         if low == 0 {
             return Err(invalid("rtp_port_low is 0, so no port can be allocated"));
         }
-        if low % 2 != 0 || high % 2 != 0 {
+        if !low.is_multiple_of(2) || !high.is_multiple_of(2) {
             return Err(invalid("both ends must be even (RTP even, RTCP on port+1)"));
         }
         if high < low {
@@ -116,7 +116,7 @@ impl PortPool {
     }
 
     fn index_of(&self, port: u16) -> Option<u32> {
-        if port < self.low || port > self.high || port % 2 != 0 {
+        if port < self.low || port > self.high || !port.is_multiple_of(2) {
             return None;
         }
         Some(u32::from((port - self.low) / 2))

@@ -540,3 +540,116 @@ fn ten_thousand_calls_set_up_and_torn_down_leave_no_port_allocated() {
     assert_eq!(t.pairs_in_use(), 0);
     assert_eq!(t.poll_timeout(), None);
 }
+
+/// A tiny deterministic generator (no dependency) for the randomized scenario below.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn random_call_churn_never_leaks_or_double_releases_a_port() {
+    let cfg = RtpTableConfig {
+        port_low: 7000,
+        port_high: 7098,
+        ..RtpTableConfig::default()
+    };
+    let mut t = RtpTable::new(cfg).unwrap();
+    let mut rng = Lcg(42);
+    let t0 = Instant::now();
+    let (mut closes, mut restores, mut exhausted, mut max_streams) = (0, 0, 0, 0);
+    let mut count = |cmds: Vec<RtpCommand>| {
+        for c in cmds {
+            match c {
+                RtpCommand::Close { .. } => closes += 1,
+                RtpCommand::Update { .. } => restores += 1,
+                RtpCommand::Open { .. } => {}
+            }
+        }
+    };
+    for step in 0..20_000u64 {
+        let now = t0 + Duration::from_secs(step / 10);
+        let call = format!("c{}", rng.next(40));
+        let m = rng.next(2) as u16;
+        let cseq = 1 + rng.next(3) as u32;
+        let requested_by = if rng.next(2) == 0 {
+            Leg::Inbound
+        } else {
+            Leg::Outbound
+        };
+        let txn = Txn { cseq, requested_by };
+        let from = if rng.next(2) == 0 {
+            Leg::Inbound
+        } else {
+            Leg::Outbound
+        };
+        let addr = [PHONE, REMOTE, HOLD][rng.next(3) as usize];
+        let desc = MediaDescription {
+            key: key(&call, m),
+            txn,
+            from,
+            bind_ip: if from == Leg::Inbound { WAN_IP } else { LAN_IP },
+            addr,
+            port: 6000 + 2 * rng.next(4) as u16,
+            ..offer(&call, cseq, addr, 6000)
+        };
+        match rng.next(8) {
+            0..=3 => match t.media(now, &desc) {
+                Err(RtpTableError::PortsExhausted { .. }) => exhausted += 1,
+                other => drop(other.unwrap()),
+            },
+            4 => {
+                let status = [200, 183, 486, 488, 491, 603][rng.next(6) as usize];
+                count(t.final_response(&call, txn, status));
+            }
+            5 => count(t.cancel(&call, txn)),
+            6 => count(t.close_call(&call)),
+            _ => count(t.handle_timeout(now)),
+        }
+        max_streams = max_streams.max(t.stream_count());
+        assert_eq!(t.pairs_in_use(), t.locals_in_use(), "step {step}");
+        assert_eq!(t.release_errors(), 0, "step {step}");
+    }
+    for i in 0..40 {
+        count(t.close_call(&format!("c{i}")));
+    }
+    // The scenario really exercised closing, restoring, exhaustion and a full table.
+    assert!(
+        closes > 1000 && restores > 100,
+        "closes {closes} restores {restores}"
+    );
+    assert!(
+        exhausted > 0 && max_streams >= 50,
+        "exhausted {exhausted} max {max_streams}"
+    );
+    assert_eq!(t.stream_count(), 0);
+    assert_eq!(t.pairs_in_use(), 0);
+}
+
+#[test]
+fn single_address_router_gets_half_the_streams_like_upstream() {
+    // In front of NAT with one NIC, inbound and outbound relay sockets share one address:
+    // 7070-7089 gives 5 concurrent streams instead of 10 (inventory §5.6).
+    let mut t = table();
+    let now = Instant::now();
+    let one = |d: MediaDescription| MediaDescription {
+        bind_ip: LAN_IP,
+        ..d
+    };
+    for i in 0..5 {
+        let c = format!("c{i}");
+        t.media(now, &one(offer(&c, 1, PHONE, 6000))).unwrap();
+        t.media(now, &one(answer(&c, 1, REMOTE, 6000))).unwrap();
+    }
+    let err = t.media(now, &one(offer("c5", 1, PHONE, 6000))).unwrap_err();
+    assert!(
+        matches!(err, RtpTableError::PortsExhausted { pairs: 10, .. }),
+        "{err}"
+    );
+}
