@@ -8,11 +8,15 @@
 //! there is loaded with the example's settings.
 
 use siproxd::plugin::host::{fini_all, load_all, LoadedPlugin};
-use siproxd::plugin::{HostContext, LoadRefusal, LogSink};
-use spx::LogLevel;
+use siproxd::plugin::{
+    HostContext, HostState, Interface, LoadRefusal, LogSink, Registration, RtpStream, Ticket,
+};
+use spx::{Direction, HostError, LogLevel, Stage, Transport, Verdict};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -128,6 +132,16 @@ fn load(
     test: &str,
     config: &siproxd::config::Config,
 ) -> (Vec<LoadedPlugin>, Vec<LoadRefusal>, Lines) {
+    let (loaded, refused, lines, _) = load_with(test, config, None);
+    (loaded, refused, lines)
+}
+
+/// As `load`, with daemon state for the ABI 1.1 calls; also returns the context.
+fn load_with(
+    test: &str,
+    config: &siproxd::config::Config,
+    state: Option<Arc<dyn HostState>>,
+) -> (Vec<LoadedPlugin>, Vec<LoadRefusal>, Lines, HostContext) {
     let lines: Lines = Arc::default();
     let sink_lines = lines.clone();
     let sink: LogSink = Arc::new(move |name: &str, level: LogLevel, line: &str| {
@@ -141,9 +155,20 @@ fn load(
         .iter()
         .map(|p| (p.key.clone(), p.value.clone()))
         .collect();
-    let ctx = HostContext::new(keys).with_log_sink(sink);
+    let mut ctx = HostContext::new(keys).with_log_sink(sink);
+    if let Some(state) = state {
+        ctx = ctx.with_state(state);
+    }
     let (loaded, refused) = load_all(&plugindir(test), &config.load_plugin, &ctx);
-    (loaded, refused, lines)
+    (loaded, refused, lines, ctx)
+}
+
+/// The example config (plugin lines on), loading only `names`.
+fn only(test: &str, names: &[&str]) -> siproxd::config::Config {
+    siproxd::config::Config {
+        load_plugin: names.iter().map(|n| format!("{n}.la")).collect(),
+        ..example_config(test, str::to_string)
+    }
 }
 
 fn names(loaded: &[LoadedPlugin]) -> Vec<&str> {
@@ -222,5 +247,300 @@ fn defaulttarget_loads_with_a_real_target() {
     let (loaded, refused, _) = load("defaulttarget", &config);
     assert_eq!(names(&loaded), ["plugin_defaulttarget"]);
     assert!(refused.is_empty(), "{refused:?}");
+    fini_all(loaded);
+}
+
+// ------------------------------------------- through the daemon's host table
+
+/// Daemon state for the ABI 1.1 calls.
+struct State {
+    registrations: Vec<Registration>,
+    streams: Vec<RtpStream>,
+}
+
+impl HostState for State {
+    fn registration(&self, index: usize) -> Option<Registration> {
+        self.registrations.get(index).cloned()
+    }
+    fn rtp_stream(&self, index: usize) -> Option<RtpStream> {
+        self.streams.get(index).cloned()
+    }
+}
+
+/// A parsed message as the proxy core lends it to the plugins.
+struct TestTicket {
+    request: bool,
+    method: Vec<u8>,
+    status: u16,
+    uri: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+    direction: Direction,
+    source: SocketAddr,
+    next_hop: Option<SocketAddr>,
+    replies: Vec<(u16, Vec<(String, String)>)>,
+    own_via: &'static str,
+}
+
+impl TestTicket {
+    fn parse(text: &str, direction: Direction, source: &str) -> TestTicket {
+        let mut lines = text.split("\r\n").take_while(|l| !l.is_empty());
+        let start: Vec<&str> = lines.next().unwrap().splitn(3, ' ').collect();
+        let request = start[0] != "SIP/2.0";
+        TestTicket {
+            request,
+            method: if request { start[0].into() } else { Vec::new() },
+            status: if request {
+                0
+            } else {
+                start[1].parse().unwrap()
+            },
+            uri: if request { start[1].into() } else { Vec::new() },
+            headers: lines
+                .map(|l| {
+                    let (n, v) = l.split_once(':').unwrap();
+                    (n.trim().to_string(), v.trim().as_bytes().to_vec())
+                })
+                .collect(),
+            direction,
+            source: source.parse().unwrap(),
+            next_hop: None,
+            replies: Vec::new(),
+            own_via: "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKown",
+        }
+    }
+
+    fn positions(&self, name: &[u8]) -> Vec<usize> {
+        let name = String::from_utf8_lossy(name);
+        (0..self.headers.len())
+            .filter(|&i| self.headers[i].0.eq_ignore_ascii_case(&name))
+            .collect()
+    }
+
+    fn values(&self, name: &str) -> Vec<String> {
+        self.positions(name.as_bytes())
+            .into_iter()
+            .map(|i| String::from_utf8_lossy(&self.headers[i].1).into_owned())
+            .collect()
+    }
+}
+
+impl Ticket for TestTicket {
+    fn is_request(&self) -> Option<bool> {
+        Some(self.request)
+    }
+    fn method(&self) -> Result<&[u8], HostError> {
+        if self.request {
+            Ok(&self.method)
+        } else {
+            Err(HostError::NotFound)
+        }
+    }
+    fn status(&self) -> u16 {
+        self.status
+    }
+    fn direction(&self) -> Direction {
+        self.direction
+    }
+    fn transport(&self) -> Transport {
+        Transport::Udp
+    }
+    fn source(&self) -> SocketAddr {
+        self.source
+    }
+    fn raw(&self) -> &[u8] {
+        b""
+    }
+    fn request_uri(&self) -> Result<&[u8], HostError> {
+        Ok(&self.uri)
+    }
+    fn header_count(&self, name: &[u8]) -> usize {
+        self.positions(name).len()
+    }
+    fn header(&self, name: &[u8], index: usize) -> Result<&[u8], HostError> {
+        let at = *self.positions(name).get(index).ok_or(HostError::NotFound)?;
+        Ok(&self.headers[at].1)
+    }
+    fn body(&self) -> &[u8] {
+        b""
+    }
+    fn set_request_uri(&mut self, uri: &[u8]) -> Result<(), HostError> {
+        self.uri = uri.to_vec();
+        Ok(())
+    }
+    fn set_header(&mut self, name: &[u8], index: usize, value: &[u8]) -> Result<(), HostError> {
+        let at = *self.positions(name).get(index).ok_or(HostError::NotFound)?;
+        self.headers[at].1 = value.to_vec();
+        Ok(())
+    }
+    fn insert_header(&mut self, name: &[u8], before: usize, value: &[u8]) -> Result<(), HostError> {
+        let at = self.positions(name).get(before).copied();
+        let at = at.unwrap_or(self.headers.len());
+        let name = String::from_utf8_lossy(name).into_owned();
+        self.headers.insert(at, (name, value.to_vec()));
+        Ok(())
+    }
+    fn remove_header(&mut self, name: &[u8], index: usize) -> Result<(), HostError> {
+        let at = *self.positions(name).get(index).ok_or(HostError::NotFound)?;
+        self.headers.remove(at);
+        Ok(())
+    }
+    fn set_body(&mut self, _: &[u8]) -> Result<(), HostError> {
+        Err(HostError::NoMemory)
+    }
+    fn set_next_hop(&mut self, to: SocketAddr) -> Result<(), HostError> {
+        self.next_hop = Some(to);
+        Ok(())
+    }
+    fn set_direction(&mut self, direction: Direction) -> Result<(), HostError> {
+        self.direction = direction;
+        Ok(())
+    }
+    fn reply(
+        &mut self,
+        code: u16,
+        _: Option<&[u8]>,
+        extra: &[(&[u8], &[u8])],
+    ) -> Result<(), HostError> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let extra = extra.iter().map(|(n, v)| (text(n), text(v))).collect();
+        self.replies.push((code, extra));
+        Ok(())
+    }
+    fn add_own_via(&mut self, interface: Interface) -> Result<(), HostError> {
+        assert_eq!(interface, Interface::Outbound);
+        self.headers
+            .insert(0, ("Via".into(), self.own_via.as_bytes().to_vec()));
+        Ok(())
+    }
+}
+
+fn registration(aor: &str, contact: &str) -> Registration {
+    Registration {
+        aor: aor.into(),
+        contact: contact.into(),
+        masq: "sip:user@198.51.100.1".into(),
+        expires_at: Instant::now() + Duration::from_secs(3600),
+    }
+}
+
+#[test]
+fn shortdial_answers_302_through_the_daemon_host() {
+    let (mut loaded, _, _, _) =
+        load_with("shortdial", &only("shortdial", &["plugin_shortdial"]), None);
+    let mut invite = TestTicket::parse(
+        "INVITE sip:*01@sip.example.org SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10;branch=z9hG4bK1\r\n\
+         From: <sip:alice@sip.example.org>;tag=1\r\nTo: <sip:*01@sip.example.org>\r\n\
+         Call-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n",
+        Direction::RequestOutgoing,
+        "192.168.1.10:5060",
+    );
+    let verdict = loaded[0].process(Stage::DetermineTarget, Some(&mut invite));
+    assert_eq!(verdict, Verdict::SipSent);
+    assert_eq!(
+        invite.replies,
+        [(
+            302,
+            vec![(
+                "Contact".to_string(),
+                "<sip:17474743246@sip.example.org>".to_string()
+            )]
+        )]
+    );
+    fini_all(loaded);
+}
+
+#[test]
+fn abi_1_1_registrations_route_a_siptrunk_call() {
+    let state = State {
+        registrations: vec![
+            registration("sip:other@sip.example.org", "sip:other@192.168.1.11"),
+            registration("sip:user@sip.example.org", "sip:user@192.168.1.10:5062"),
+        ],
+        streams: Vec::new(),
+    };
+    let config = only("siptrunk", &["plugin_siptrunk"]);
+    let (mut loaded, refused, _, _) = load_with("siptrunk", &config, Some(Arc::new(state)));
+    assert!(refused.is_empty(), "{refused:?}");
+    let mut invite = TestTicket::parse(
+        "INVITE sip:555123105@198.51.100.1 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.1;branch=z9hG4bK1\r\n\
+         From: <sip:caller@provider.example>;tag=1\r\nTo: <sip:555123105@sip.example.org>\r\n\
+         Call-ID: t1\r\nCSeq: 1 INVITE\r\n\r\n",
+        Direction::Unknown,
+        "203.0.113.1:5060",
+    );
+    assert_eq!(
+        loaded[0].process(Stage::PreProxy, Some(&mut invite)),
+        Verdict::Continue
+    );
+    assert_eq!(invite.direction, Direction::RequestIncoming);
+    assert_eq!(invite.next_hop, Some("192.168.1.10:5062".parse().unwrap()));
+    fini_all(loaded);
+}
+
+#[test]
+fn abi_1_1_streams_and_sigusr1_reach_plugin_stats() {
+    let stream = |client: &str, call: &str, no| RtpStream {
+        client_id: client.into(),
+        call_id: call.into(),
+        call_direction: Direction::RequestOutgoing,
+        stream_direction: Direction::RequestIncoming,
+        media_stream_no: no,
+        local: "192.168.1.1:7070".parse().unwrap(),
+        remote: "198.51.100.7:40000".parse().unwrap(),
+    };
+    let state = State {
+        registrations: vec![registration(
+            "sip:user@sip.example.org",
+            "sip:user@192.168.1.10",
+        )],
+        streams: vec![stream("phone", "a@h", 1), stream("phone", "a@h", 2)],
+    };
+    let config = siproxd::config::Config {
+        load_plugin: vec!["plugin_stats.la".into()],
+        ..example_config("stats", |line| match line {
+            l if l.starts_with("plugin_stats_to_syslog") => "plugin_stats_to_syslog = -1".into(),
+            l if l.starts_with("plugin_stats_to_file") => "plugin_stats_to_file = 0".into(),
+            l => l.to_string(),
+        })
+    };
+    let (mut loaded, refused, lines, ctx) = load_with("stats", &config, Some(Arc::new(state)));
+    assert!(refused.is_empty(), "{refused:?}");
+    lines.lock().unwrap().clear();
+    loaded[0].process(Stage::Timer, None);
+    assert!(lines.lock().unwrap().is_empty(), "-1: only on SIGUSR1");
+    ctx.note_status_request();
+    loaded[0].process(Stage::Timer, None);
+    assert_eq!(
+        lines.lock().unwrap().clone(),
+        [
+            "plugin_stats Info: STATS: 2 active Streams, 1 active Calls, 1 active Clients, \
+          1 registered Clients"
+        ]
+    );
+    fini_all(loaded);
+}
+
+#[test]
+fn abi_1_1_own_via_replaces_the_broken_dtag_via() {
+    let (mut loaded, refused, _, _) = load_with("dtag", &only("dtag", &["plugin_fix_DTAG"]), None);
+    assert!(refused.is_empty(), "{refused:?}");
+    let mut response = TestTicket::parse(
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 217.0.23.100:5060;branch=z9hG4bKown\r\n\
+         Via: SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bKphone\r\nCall-ID: x\r\n\
+         CSeq: 1 INVITE\r\n\r\n",
+        Direction::ResponseIncoming,
+        "217.0.23.100:5060",
+    );
+    assert_eq!(
+        loaded[0].process(Stage::PreProxy, Some(&mut response)),
+        Verdict::Continue
+    );
+    assert_eq!(
+        response.values("Via"),
+        [
+            "SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKown",
+            "SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bKphone"
+        ]
+    );
     fini_all(loaded);
 }
