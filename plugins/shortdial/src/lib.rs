@@ -17,7 +17,7 @@
 //! `redirect`, is upstream's.
 
 use spx::{Direction, Host, Msg, Plugin, Stage, Verdict};
-use spxutil::{name_addr_uri, SipUri};
+use spxutil::{config_int, name_addr_uri, SipUri};
 use std::ffi::CStr;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,21 +70,6 @@ impl Plugin for ShortDial {
     }
 }
 
-/// C `atoi`: leading blanks, an optional sign, then digits; 0 if none.
-fn atoi(text: &str) -> i64 {
-    let text = text.trim_start();
-    let (sign, digits) = match text.as_bytes().first() {
-        Some(b'-') => (-1, &text[1..]),
-        Some(b'+') => (1, &text[1..]),
-        _ => (1, text),
-    };
-    let mut value: i64 = 0;
-    for b in digits.bytes().take_while(u8::is_ascii_digit) {
-        value = value.saturating_mul(10).saturating_add(i64::from(b - b'0'));
-    }
-    sign * value
-}
-
 /// The URI with its user replaced by `entry`, and its host too when the
 /// entry is `user@host` (`user@` keeps the host).
 fn retarget(mut uri: SipUri, entry: &str) -> SipUri {
@@ -109,7 +94,7 @@ impl ShortDial {
         {
             return None;
         }
-        let n = atoi(ruri_user.get(1..)?);
+        let n = config_int(ruri_user.get(1..), 0);
         let index = usize::try_from(n).ok()?.checked_sub(1)?;
         self.entries.get(index).map(String::as_str)
     }
@@ -318,7 +303,8 @@ mod tests {
     }
 
     #[test]
-    fn atoi_matches_c() {
+    fn the_number_is_read_like_atoi() {
+        let atoi = |s| config_int(Some(s), 0);
         assert_eq!(
             [atoi("01"), atoi("1x"), atoi("x"), atoi(" 7"), atoi("-2")],
             [1, 1, 0, 7, -2]

@@ -249,10 +249,11 @@ impl Stun {
         let (Some(head), Some(tid)) = (bytes.get(..8), bytes.get(8..20)) else {
             return Verdict::Continue;
         };
-        if head[..2] != [0x01, 0x01] || head[4..8] != [0x21, 0x12, 0xa4, 0x42] {
+        if !head.starts_with(&[0x01, 0x01]) || head.get(4..8) != Some(&[0x21, 0x12, 0xa4, 0x42][..])
+        {
             return Verdict::Continue;
         }
-        if !self.pending.iter().any(|id| id[..] == *tid) {
+        if !self.pending.iter().any(|id| id.as_slice() == tid) {
             return Verdict::Continue;
         }
         let decoded = MessageDecoder::<Attribute>::new().decode_from_bytes(bytes);
@@ -431,6 +432,23 @@ mod tests {
             Verdict::Drop
         );
         assert!(!plugin.logs().iter().any(|l| l.contains("has changed")));
+    }
+
+    #[test]
+    fn the_pre_rfc5389_xor_mapped_address_code_is_understood() {
+        let mut plugin = plugin(&[]);
+        tick_at(&mut plugin, 0);
+        let request = sent(&plugin).remove(0).1;
+        let xor: SocketAddr = "198.51.100.8:1024".parse().unwrap();
+        let plain: SocketAddr = "198.51.100.99:1".parse().unwrap();
+        let bytes = response(
+            &request[8..20],
+            vec![MappedAddress::new(plain).into(), XorMappedAddress2::new(xor).into()],
+        );
+        assert_eq!(bytes[32..34], [0x80, 0x20], "attribute 0x8020 on the wire");
+        let mut datagram = FakeMsg::datagram(&bytes, SERVER.parse().unwrap());
+        assert_eq!(plugin.process(Stage::ProcessRaw, Some(&mut datagram)), Verdict::Drop);
+        assert_eq!(plugin.host().public_addr.get(), Some(xor));
     }
 
     #[test]

@@ -33,8 +33,8 @@ impl SipUri {
             Some(at) => rest.split_at(at),
             None => (rest, ""),
         };
-        let (userinfo, hostpart) = match core.rfind('@') {
-            Some(at) => (Some(&core[..at]), &core[at + 1..]),
+        let (userinfo, hostpart) = match core.rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
             None => (None, core),
         };
         let (hostport, params) = match hostpart.find(';') {
@@ -75,10 +75,9 @@ impl SipUri {
 
 fn split_hostport(hostport: &str) -> (&str, Option<&str>) {
     if let Some(rest) = hostport.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let host = &hostport[..end + 2];
-            let port = rest[end + 1..].strip_prefix(':');
-            return (host, port);
+        if let Some((inside, after)) = rest.split_once(']') {
+            let host = hostport.get(..inside.len() + 2).unwrap_or(hostport);
+            return (host, after.strip_prefix(':'));
         }
     }
     match hostport.rsplit_once(':') {
