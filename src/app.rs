@@ -19,7 +19,10 @@ use crate::daemon::{self, Account, Event, PidFile, ReadyNotifier, SignalPipe};
 use crate::net::dns::ResolverConfig;
 use crate::net::event_loop::{self, EventLoop, InterfaceWatch, SipSockets};
 use crate::net::iface;
+use crate::plugin::chain::{PluginChain, SharedChain};
 use crate::proxy::{Proxy, Secrets};
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// Exit status for an unknown option or a missing argument (as getopt users expect).
 pub const EXIT_USAGE: i32 = 2;
@@ -312,6 +315,9 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
     } else {
         ReadyNotifier::none()
     };
+    // Upstream loads plugins here: after daemonizing (their threads must
+    // be the daemon's), before the jail (their files are outside it).
+    let plugins = load_plugins(cfg);
     let account = lookup_account(cfg).map_err(fail)?;
     let owner = account.as_ref().map(|a| (a.uid, a.gid));
     let pid_file = match &pid_paths {
@@ -320,7 +326,7 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
     };
     secure_environment(cfg, account.as_ref()).map_err(fail)?;
     let signals = SignalPipe::install().map_err(fail)?;
-    let event_loop = build_event_loop(
+    let mut event_loop = build_event_loop(
         cfg,
         pre.sockets,
         &signals,
@@ -328,6 +334,9 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
         pre.host_outbound,
         pre.resolver,
     )?;
+    if let Some(chain) = plugins {
+        event_loop.set_plugins(chain);
+    }
     if let Some(port) = debug_port {
         port.serve();
     }
@@ -374,6 +383,34 @@ fn build_event_loop(
         log::error!("cannot start the event loop: {e}");
         1
     })
+}
+
+/// Loads `load_plugin` from `plugindir` in order and runs their `init` with
+/// the `plugin_*` lines. A missing or refused plugin is logged and the
+/// daemon runs on, as upstream.
+fn load_plugins(cfg: &Config) -> Option<SharedChain> {
+    if cfg.load_plugin.is_empty() {
+        return None;
+    }
+    let lines = cfg
+        .plugins
+        .iter()
+        .map(|l| (l.key.clone(), l.value.clone()))
+        .collect();
+    let host = crate::plugin::HostContext::new(lines);
+    let dir = cfg.plugindir.as_deref().unwrap_or("");
+    let (loaded, refused) = crate::plugin::load_all(dir, &cfg.load_plugin, &host);
+    for refusal in &refused {
+        log::error!("{refusal}");
+    }
+    for plugin in &loaded {
+        log::info!(
+            "plugin {} loaded from {}",
+            plugin.name(),
+            plugin.path().display()
+        );
+    }
+    Some(SharedChain(Rc::new(RefCell::new(PluginChain::new(loaded)))))
 }
 
 fn load_registrations(cfg: &Config, proxy: &mut Proxy) {

@@ -52,12 +52,19 @@ const MODULE_CLASSES: [(&str, u32); 8] = [
     ("siproxd::daemon", 0x10),
 ];
 
+/// The bit of debug lines from other crates (mio, …): no upstream class, so
+/// only `-d -1` (every bit) shows them.
+pub const FOREIGN: u32 = 0x8000_0000;
+
 /// The debug class bit of a `log` target: a class name as in [`CLASSES`], or
-/// one of our module paths; anything else is BABBLE, like upstream's
-/// `DEBUG()` without a class.
+/// one of our module paths (anything else of ours is BABBLE, like upstream's
+/// `DEBUG()` without a class); other crates' targets are [`FOREIGN`].
 pub fn class_of(target: &str) -> u32 {
     if let Some((_, bit)) = CLASSES.iter().find(|(name, _)| *name == target) {
         return *bit;
+    }
+    if !target.starts_with("siproxd") {
+        return FOREIGN;
     }
     MODULE_CLASSES
         .iter()
@@ -316,7 +323,8 @@ mod tests {
         assert_eq!(class_of("siproxd::net::rtp_relay"), 0x200);
         assert_eq!(class_of("siproxd::net::iface"), 0x2);
         assert_eq!(class_of("siproxd::config::parse"), 0x100);
-        assert_eq!(class_of("somebody_else"), 0x1);
+        assert_eq!(class_of("siproxd::app"), 0x1);
+        assert_eq!(class_of("mio::poll"), FOREIGN);
         let all: u32 = CLASSES.iter().map(|(_, b)| b).fold(0, |a, b| a | b);
         assert_eq!(all, 0x3fff);
     }

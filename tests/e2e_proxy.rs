@@ -173,3 +173,49 @@ fn sighup_in_the_middle_of_a_call_keeps_the_call() {
     let log = wait_for_log(&scratch.path("daemon.log"), "reload: configuration re-read");
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// The C example plugin, built from plugins/c-example with `cc`, is loaded
+/// by the real daemon from its plugindir under the `.la` name existing
+/// configurations use, and acts on a call: it logs the request at
+/// PRE_PROXY and adds its header at POST_PROXY, which the remote party sees.
+#[test]
+fn a_c_plugin_acts_on_a_call() {
+    if !can_run("a_c_plugin_acts_on_a_call") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let scratch = Scratch::new("cplugin");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let status = std::process::Command::new("cc")
+        .args([
+            "-std=c99", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", "-I",
+        ])
+        .arg(format!("{root}/plugin-api/include"))
+        .arg(format!("{root}/plugins/c-example/plugin_c_example.c"))
+        .arg("-o")
+        .arg(scratch.path("plugin_c_example.so"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cc plugin_c_example.c failed");
+    let extra = format!(
+        "plugindir = {}/\nload_plugin = plugin_c_example.la\nplugin_c_example_value = tagged-by-c\n",
+        scratch.0.display()
+    );
+    let conf = router_config(&scratch, &extra);
+    start_daemon(&mut lab, &scratch, &conf);
+    register(&lab, &scratch.0);
+    outgoing_call(&lab, &scratch.0, 200);
+
+    let got = message(
+        &sipp_messages(&scratch.0, "remote_answer"),
+        "received",
+        "INVITE ",
+    );
+    assert!(got.contains("\r\nX-C-Example: tagged-by-c\r\n"), "{got}");
+    let log = std::fs::read_to_string(scratch.path("daemon.log")).unwrap();
+    assert!(log.contains("plugin plugin_c_example loaded from"), "{log}");
+    assert!(
+        log.contains("INVITE sip:bob@198.51.100.3:5060"),
+        "PRE_PROXY log line missing:\n{log}"
+    );
+}

@@ -24,6 +24,8 @@ use crate::net::dns::{self, Query, Resolved, ResolverConfig, ResolverThread, Srv
 use crate::net::rtp_relay::{RelayConfig, RelayEvent, RtpRelay};
 use crate::net::tcp::{TcpConnections, TcpEvent, TcpSettings};
 use crate::net::{iface, sockets};
+use crate::plugin::chain::SharedChain;
+use crate::plugin::HostAction;
 use crate::proxy::{Destination, Interfaces, Now, Proxy, Transmit, Transport};
 
 const SIGNALS: Token = Token(0);
@@ -131,6 +133,18 @@ impl InterfaceWatch {
         }
     }
 
+    /// A plugin (stun) learnt the public address: it replaces
+    /// `host_outbound` from now on. `Some` when that changed anything.
+    pub fn set_host_outbound(&mut self, ip: IpAddr) -> Option<Interfaces> {
+        if self.host_outbound == Some(ip) {
+            return None;
+        }
+        log::info!("public address is now {ip} (advertised instead of if_outbound's)");
+        self.host_outbound = Some(ip);
+        self.current.host_outbound = Some(ip);
+        Some(self.current)
+    }
+
     /// Re-reads the addresses when due; `Some` when they changed.
     pub fn check(&mut self, now: Instant) -> Option<Interfaces> {
         if now < self.next_check {
@@ -167,6 +181,9 @@ pub struct EventLoop {
     ifaces: InterfaceWatch,
     registration_file: Option<PathBuf>,
     autosave: Option<(Duration, Instant)>,
+    plugins: Option<SharedChain>,
+    /// When the plugin TIMER stage runs next (every 5 s, or sooner on request).
+    plugin_timer: Instant,
     counters: ShellCounters,
     buf: Vec<u8>,
 }
@@ -212,9 +229,17 @@ impl EventLoop {
                 let every = Duration::from_secs(u64::from(cfg.autosave_registrations));
                 (every, now + every)
             }),
+            plugins: None,
+            plugin_timer: now + TICK,
             counters: ShellCounters::default(),
             buf: vec![0; 65536],
         })
+    }
+
+    /// Installs the loaded plugins as the core's stage hooks.
+    pub fn set_plugins(&mut self, chain: SharedChain) {
+        self.proxy.set_hooks(Box::new(chain.clone()));
+        self.plugins = Some(chain);
     }
 
     /// The proxy core, for status and reconfiguration.
@@ -278,6 +303,7 @@ impl EventLoop {
             self.proxy.poll_timeout(),
             self.tcp.next_deadline(),
             self.autosave.map(|(_, at)| at),
+            self.plugins.as_ref().map(|_| self.plugin_timer),
             Some(tick),
         ]
         .into_iter()
@@ -323,8 +349,30 @@ impl EventLoop {
         }
     }
 
+    /// Carries out what plugins asked for: raw sends from the SIP socket,
+    /// a new public address, an early TIMER call.
+    fn plugin_actions(&mut self) {
+        let Some(chain) = &self.plugins else { return };
+        let actions = chain.0.borrow_mut().take_actions();
+        for action in actions {
+            match action {
+                HostAction::SendRaw { to, data } => self.send(to, Transport::Udp, &data),
+                HostAction::SetPublicAddr(addr) => {
+                    if let Some(fresh) = self.ifaces.set_host_outbound(addr.ip()) {
+                        self.proxy.set_interfaces(fresh);
+                    }
+                }
+                HostAction::Timer { after_ms } => {
+                    let at = Instant::now() + Duration::from_millis(u64::from(after_ms));
+                    self.plugin_timer = self.plugin_timer.min(at);
+                }
+            }
+        }
+    }
+
     /// Carries out everything the core queued.
     fn flush(&mut self) {
+        self.plugin_actions();
         while let Some(t) = self.proxy.poll_transmit() {
             self.transmit(t);
         }
@@ -425,6 +473,12 @@ impl EventLoop {
         if let Some(fresh) = self.ifaces.check(instant) {
             self.proxy.set_interfaces(fresh);
         }
+        if self.plugins.is_some() && self.plugin_timer <= instant {
+            self.plugin_timer = instant + TICK;
+            if let Some(chain) = &self.plugins {
+                chain.0.borrow_mut().timer();
+            }
+        }
         if let Some((every, at)) = self.autosave {
             if at <= instant {
                 self.autosave = Some((every, instant + every));
@@ -446,8 +500,12 @@ impl EventLoop {
         }
     }
 
-    /// Stops the relay threads (closing every RTP socket).
+    /// Stops the relay threads (closing every RTP socket) and calls the
+    /// plugins' `fini` in reverse load order.
     pub fn shutdown(self) {
+        if let Some(chain) = &self.plugins {
+            chain.0.borrow_mut().shutdown();
+        }
         if let Some((relay, _)) = self.relay {
             relay.shutdown();
         }

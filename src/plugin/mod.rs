@@ -6,6 +6,7 @@
 //! only FFI file (dlopen, the host function table, calls into plugins).
 //! The stage dispatch over all plugins (`chain.rs`) comes with the proxy core.
 
+pub mod chain;
 pub mod host;
 
 use spx::abi;

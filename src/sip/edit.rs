@@ -353,3 +353,116 @@ fn route_cuts(marked: &[(Element, bool)]) -> Vec<(usize, usize, Option<usize>)> 
     }
     cuts
 }
+
+/// Header lines addressed by name and position, as plugins address them
+/// (the plugin ABI's `header_get/set/insert/remove`). A name matches its
+/// long and compact forms in any case.
+impl Message {
+    /// Indexes (into the field list) of the lines called `name`, in order.
+    fn lines_named(&self, name: &[u8]) -> Vec<usize> {
+        let kind = HeaderName::parse(name);
+        self.fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                f.kind == kind
+                    && (kind != HeaderName::Other
+                        || self
+                            .buf
+                            .get(f.name.range())
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The value of the `n`th line called `name`.
+    pub fn line_value(&self, name: &[u8], n: usize) -> Option<&[u8]> {
+        let i = *self.lines_named(name).get(n)?;
+        self.fields
+            .get(i)
+            .and_then(|f| self.buf.get(f.value.range()))
+    }
+
+    /// Replaces the value of the `n`th line called `name`; false if there is none.
+    pub fn set_line_value(&mut self, name: &[u8], n: usize, value: &[u8]) -> bool {
+        let Some(v) = self
+            .lines_named(name)
+            .get(n)
+            .and_then(|i| self.fields.get(*i))
+            .map(|f| f.value)
+        else {
+            return false;
+        };
+        self.splice(v.start, v.end, value, true);
+        true
+    }
+
+    /// Inserts `name: value` before the `n`th line called `name`, or after
+    /// the last one (or at the end of the header) when `n` is `None` or past
+    /// the last.
+    pub fn insert_line(&mut self, name: &[u8], n: Option<usize>, value: &[u8]) {
+        let lines = self.lines_named(name);
+        let before = n.and_then(|n| lines.get(n)).copied();
+        let (index, pos) = match (before, lines.last()) {
+            (Some(i), _) => (
+                i,
+                self.fields.get(i).map_or(self.head_end, |f| f.line.start),
+            ),
+            (None, Some(&last)) => (
+                last + 1,
+                self.fields.get(last).map_or(self.head_end, |f| f.line.end),
+            ),
+            (None, None) => (self.fields.len(), self.head_end),
+        };
+        self.insert_field(index, pos, name, value);
+    }
+
+    /// Removes the `n`th line called `name` (`None`: every one); returns how many went.
+    pub fn remove_lines(&mut self, name: &[u8], n: Option<usize>) -> usize {
+        let lines = self.lines_named(name);
+        let chosen: Vec<usize> = match n {
+            Some(n) => lines.get(n).copied().into_iter().collect(),
+            None => lines,
+        };
+        for i in chosen.iter().rev() {
+            self.remove_field(*i);
+        }
+        chosen.len()
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::*;
+
+    const MSG: &[u8] = b"OPTIONS sip:a@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\nX-A: one\r\nx-a: two\r\nSubject: s\r\ns: t\r\nContent-Length: 0\r\n\r\n";
+
+    fn msg() -> Message {
+        Message::parse_datagram(MSG).unwrap()
+    }
+
+    #[test]
+    fn lines_by_name_and_position_with_compact_forms() {
+        let m = msg();
+        assert_eq!(m.line_value(b"x-A", 1), Some(&b"two"[..]));
+        assert_eq!(m.line_value(b"subject", 1), Some(&b"t"[..]));
+        assert_eq!(m.line_value(b"s", 0), Some(&b"s"[..]));
+        assert_eq!(m.line_value(b"X-A", 2), None);
+    }
+
+    #[test]
+    fn edits_touch_only_their_line() {
+        let mut m = msg();
+        assert!(m.set_line_value(b"X-A", 1, b"deux"));
+        m.insert_line(b"X-A", Some(0), b"zero");
+        m.insert_line(b"X-B", None, b"new");
+        assert_eq!(m.remove_lines(b"subject", Some(0)), 1);
+        assert_eq!(
+            m.as_bytes(),
+            &b"OPTIONS sip:a@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\nX-A: zero\r\nX-A: one\r\nx-a: deux\r\ns: t\r\nContent-Length: 0\r\nX-B: new\r\n\r\n"[..]
+        );
+        assert_eq!(m.remove_lines(b"x-a", None), 3);
+        assert_eq!(m.line_value(b"X-A", 0), None);
+    }
+}
