@@ -443,11 +443,17 @@ mod tests {
         let plain: SocketAddr = "198.51.100.99:1".parse().unwrap();
         let bytes = response(
             &request[8..20],
-            vec![MappedAddress::new(plain).into(), XorMappedAddress2::new(xor).into()],
+            vec![
+                MappedAddress::new(plain).into(),
+                XorMappedAddress2::new(xor).into(),
+            ],
         );
         assert_eq!(bytes[32..34], [0x80, 0x20], "attribute 0x8020 on the wire");
         let mut datagram = FakeMsg::datagram(&bytes, SERVER.parse().unwrap());
-        assert_eq!(plugin.process(Stage::ProcessRaw, Some(&mut datagram)), Verdict::Drop);
+        assert_eq!(
+            plugin.process(Stage::ProcessRaw, Some(&mut datagram)),
+            Verdict::Drop
+        );
         assert_eq!(plugin.host().public_addr.get(), Some(xor));
     }
 
