@@ -34,13 +34,15 @@ use std::ffi::{c_char, c_int, c_void, CStr};
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::ptr;
+use std::sync::Mutex;
 
 /// What a plugin asked the host for, recorded for assertions.
 #[derive(Default)]
 pub struct FakeHost {
     config: Vec<(String, String)>,
-    /// `"<LEVEL> <line>"`, e.g. `"INFO Incoming (INVITE) Call: …"`.
-    pub logs: RefCell<Vec<String>>,
+    /// `"<LEVEL> <line>"`, e.g. `"INFO Incoming (INVITE) Call: …"`. A mutex:
+    /// `log` is the one call a plugin's own threads may make.
+    pub logs: Mutex<Vec<String>>,
     /// Every `timer_request(after_ms)`.
     pub timers: RefCell<Vec<u32>>,
     /// Every `send_raw(to, data)`.
@@ -60,6 +62,11 @@ pub struct FakeHost {
 }
 
 impl FakeHost {
+    /// The log lines so far, forgotten.
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.logs.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     fn keep(&self, bytes: &[u8]) -> spx_str {
         let boxed: Box<[u8]> = bytes.into();
         let out = spx_str {
@@ -288,7 +295,7 @@ impl<P: Plugin> Harness<P> {
         let code = unsafe { init(api, handle, &mut state) };
         host.lent.borrow_mut().clear();
         if code != abi::SPX_OK {
-            return Err(host.logs.take());
+            return Err(host.take_logs());
         }
         Ok(Harness {
             host,
@@ -332,13 +339,13 @@ impl<P: Plugin> Harness<P> {
 
     /// Log lines so far (`"<LEVEL> <line>"`), and forgets them.
     pub fn logs(&self) -> Vec<String> {
-        self.host.logs.take()
+        self.host.take_logs()
     }
 
     /// Runs `fini` now (dropping the harness does the same).
     pub fn fini(mut self) -> Vec<String> {
         self.run_fini();
-        self.host.logs.take()
+        self.host.take_logs()
     }
 
     fn run_fini(&mut self) {
@@ -474,7 +481,11 @@ unsafe extern "C" fn log(h: *mut spx_host, level: c_int, msg: *const c_char, len
         _ => "DEBUG",
     };
     let line = String::from_utf8_lossy(bytes(msg, len)).into_owned();
-    host(h).logs.borrow_mut().push(format!("{level} {line}"));
+    host(h)
+        .logs
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(format!("{level} {line}"));
 }
 
 fn values<'a>(h: *mut spx_host, key: *const c_char) -> Vec<&'a str> {

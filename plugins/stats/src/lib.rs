@@ -425,7 +425,9 @@ mod tests {
         ])
         .unwrap();
         plugin.host().status_requests.set(1);
-        tick(&mut plugin, 1_000);
+        plugin.host().now_ms.set(1_000);
+        plugin.process(Stage::Timer, None);
+        // fini joins the writer thread, so its ERROR is logged by then.
         let logs = plugin.fini();
         assert!(
             logs.contains(
