@@ -64,7 +64,11 @@ fn installed() -> &'static Path {
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugins-target");
         let mut cargo = Command::new(env!("CARGO"));
         cargo.args(["build", "--quiet", "--offline", "--target-dir"]);
-        cargo.arg(&target).current_dir(ROOT);
+        // No debug info: the libraries are copied once per test.
+        cargo
+            .arg(&target)
+            .current_dir(ROOT)
+            .env("CARGO_PROFILE_DEV_DEBUG", "0");
         for package in plugin_packages() {
             cargo.args(["-p", &package]);
         }
@@ -72,6 +76,7 @@ fn installed() -> &'static Path {
             cargo.status().unwrap().success(),
             "building the plugins failed"
         );
+        remove_stale_installs();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("plugins-installed-{}", std::process::id()));
         let status = Command::new("sh")
@@ -88,17 +93,40 @@ fn installed() -> &'static Path {
     })
 }
 
-/// A private copy of the installed plugins: `dlopen` maps a file once per
-/// process, and plugin state is global, so each test gets its own files.
-fn plugindir(test: &str) -> String {
+/// A private copy of the installed plugins named in `config`: `dlopen`
+/// maps a file once per process (by inode, so links would not do), and
+/// plugin state is global, so each test gets its own files.
+fn plugindir(test: &str, config: &siproxd::config::Config) -> String {
     let dir = installed().join(test);
     std::fs::create_dir_all(&dir).unwrap();
-    for entry in std::fs::read_dir(installed()).unwrap().flatten() {
-        if entry.path().is_file() {
-            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    for name in &config.load_plugin {
+        let file = format!(
+            "{}.so",
+            name.trim_end_matches(".la").trim_end_matches(".so")
+        );
+        let from = installed().join(&file);
+        if from.exists() {
+            std::fs::copy(from, dir.join(&file)).unwrap();
         }
     }
     format!("{}/", dir.display())
+}
+
+/// Removes install dirs of earlier test runs (their process is gone).
+fn remove_stale_installs() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("plugins-installed-") else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid).exists() || !Path::new("/proc/self").exists();
+        if !alive {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The example config with its plugin lines switched on, `edit` applied to
@@ -159,7 +187,7 @@ fn load_with(
     if let Some(state) = state {
         ctx = ctx.with_state(state);
     }
-    let (loaded, refused) = load_all(&plugindir(test), &config.load_plugin, &ctx);
+    let (loaded, refused) = load_all(&plugindir(test, config), &config.load_plugin, &ctx);
     (loaded, refused, lines, ctx)
 }
 
