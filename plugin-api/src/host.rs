@@ -236,7 +236,7 @@ impl Host {
         if !self.has_abi_1_1() {
             return out;
         }
-        for index in 0.. {
+        for index in 0..MAX_LISTED {
             let mut reg = abi::spx_registration::EMPTY;
             // SAFETY: the table has the 1.1 fields (checked); `reg` is writable.
             let code = unsafe { (self.api.registration_get)(self.handle, index, &mut reg) };
@@ -262,7 +262,7 @@ impl Host {
         if !self.has_abi_1_1() {
             return out;
         }
-        for index in 0.. {
+        for index in 0..MAX_LISTED {
             let mut st = abi::spx_rtp_stream::EMPTY;
             // SAFETY: the table has the 1.1 fields (checked); `st` is writable.
             let code = unsafe { (self.api.rtp_stream_get)(self.handle, index, &mut st) };
@@ -301,6 +301,10 @@ impl Host {
         HostError::check(unsafe { (self.api.public_addr_set)(self.handle, &addr) })
     }
 }
+
+/// Upper bound on entries read by [`Host::registrations`] / [`Host::rtp_streams`],
+/// so a host that never answers `SPX_E_NOTFOUND` cannot hang a plugin.
+const MAX_LISTED: usize = 65_536;
 
 /// One active, unexpired registration (ABI 1.1; siproxd's urlmap entry).
 #[derive(Clone, Debug, PartialEq, Eq)]
