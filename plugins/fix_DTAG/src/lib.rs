@@ -7,6 +7,8 @@
 //! source and top Via host are both inside the networks, the top Via is
 //! removed and siproxd's own outbound Via is inserted in its place
 //! (`sip_add_myvia(IF_OUTBOUND)`), so the proxy's own-Via removal succeeds.
+//! (Here the own Via is inserted first, so a host that cannot add it leaves
+//! the message unchanged.)
 //! INFO `plugin_fix_DTAG is initialized` / `plugin_fix_DTAG ends here`;
 //! WARN `no Via header found in incoming SIP message`.
 //!
@@ -93,16 +95,18 @@ impl FixDtag {
             return;
         }
         host.debug("replacing a bogus via");
+        // Our own Via first: if the host cannot add it, nothing is changed.
+        if let Err(e) = msg.add_own_via(Interface::Outbound) {
+            host.error(&format!("adding my outbound via failed: {e}"));
+            return;
+        }
+        // The broken Via is now the first value of field line 1.
         let removed = match without_first_value(&line) {
-            Some(rest) => msg.set_header("Via", 0, rest.as_bytes()),
-            None => msg.remove_header("Via", 0),
+            Some(rest) => msg.set_header("Via", 1, rest.as_bytes()),
+            None => msg.remove_header("Via", 1),
         };
         if let Err(e) = removed {
             host.error(&format!("removing the broken top Via failed: {e}"));
-            return;
-        }
-        if let Err(e) = msg.add_own_via(Interface::Outbound) {
-            host.error(&format!("adding my outbound via failed: {e}"));
         }
     }
 }
@@ -184,6 +188,29 @@ mod tests {
     }
 
     #[test]
+    fn on_an_abi_1_0_host_nothing_changes_and_the_failure_is_logged() {
+        let mut plugin =
+            Harness::<FixDtag>::init_on_abi_1_0(&[("plugin_fix_DTAG_networks", "217.0.23.100/32")])
+                .unwrap();
+        plugin.logs();
+        let mut msg = response(
+            "SIP/2.0/UDP 217.0.23.100;branch=z9hG4bK1",
+            "217.0.23.100:5060",
+        );
+        plugin.process(Stage::PreProxy, Some(&mut msg));
+        assert_eq!(
+            msg.header_all("Via"),
+            [
+                "SIP/2.0/UDP 217.0.23.100;branch=z9hG4bK1",
+                "SIP/2.0/UDP 192.168.1.10:5060;branch=z9hG4bKphone"
+            ]
+        );
+        assert!(plugin.logs().contains(
+            &"ERROR adding my outbound via failed: not allowed in this stage".to_string()
+        ));
+    }
+
+    #[test]
     fn a_host_without_an_own_via_is_reported() {
         let mut plugin = plugin();
         plugin.logs();
@@ -193,6 +220,7 @@ mod tests {
         );
         msg.own_via = None;
         plugin.process(Stage::PreProxy, Some(&mut msg));
+        assert_eq!(msg.header_all("Via").len(), 2, "unchanged");
         assert_eq!(
             plugin
                 .logs()
