@@ -242,3 +242,80 @@ fn foreground_sigterm_exits_zero() {
         "{stderr}"
     );
 }
+
+/// pfSense's way: `chrootjail` with a relative `pid_file`, daemonized as
+/// nobody. The pid file lives inside the jail, the process's root is the
+/// jail, and SIGTERM removes the pid file from inside it.
+#[test]
+fn chroot_jail_with_a_relative_pid_file() {
+    if !is_root() {
+        eprintln!("SKIPPED chroot_jail_with_a_relative_pid_file: needs root (CI runs as root)");
+        return;
+    }
+    let jail = Scratch::new("jail");
+    let port = free_tcp_port();
+    let conf = jail.0.join("siproxd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "if_inbound = lo\nif_outbound = lo\ndaemonize = 1\nuser = nobody\n\
+             chrootjail = {}/\npid_file = siproxd.pid\nregistration_file = siproxd_registrations\n\
+             debug_port = {port}\nsip_listen_port = {}\n",
+            jail.0.display(),
+            free_sip_port()
+        ),
+    )
+    .unwrap();
+    let start = Command::new(BIN).arg("-c").arg(&conf).output().unwrap();
+    assert!(start.status.success(), "{start:?}");
+    let pid_path = jail.0.join("siproxd.pid");
+    let pid: i32 = std::fs::read_to_string(&pid_path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let root = std::fs::read_link(format!("/proc/{pid}/root")).unwrap();
+    assert_eq!(root, jail.0, "the daemon's root directory is the jail");
+    let log = LogTap::connect(port);
+    log.wait_for("debug_port: client");
+    send(pid, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} still alive 2 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!pid_path.exists(), "pid file left in the jail");
+    // Saved at shutdown, inside the jail, in upstream's format.
+    let saved = std::fs::read_to_string(jail.0.join("siproxd_registrations")).unwrap();
+    assert!(saved.starts_with("****:0:0\n"), "{saved}");
+}
+
+/// A jail that does not exist stops the start, with the reason, instead of
+/// running unjailed (upstream logs it at debug level and goes on).
+#[test]
+fn a_missing_jail_is_an_error() {
+    if !is_root() {
+        eprintln!("SKIPPED a_missing_jail_is_an_error: needs root (CI runs as root)");
+        return;
+    }
+    let scratch = Scratch::new("nojail");
+    let conf = scratch.0.join("siproxd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "if_inbound = lo\nif_outbound = lo\ndaemonize = 0\nchrootjail = /nonexistent/jail\nsip_listen_port = {}\n",
+            free_sip_port()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN).arg("-c").arg(&conf).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("chrootjail /nonexistent/jail: chroot failed: No such file or directory"),
+        "{stderr}"
+    );
+}

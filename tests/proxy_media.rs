@@ -495,3 +495,18 @@ fn host_outbound_is_advertised_while_the_relay_binds_the_real_address() {
     assert_eq!(cmds[0], open(1, Leg::Outbound, "198.51.100.1:7070"));
     assert_eq!(cmds[2], open(2, Leg::Outbound, "198.51.100.1:7072"));
 }
+
+/// The relay could not bind a port the core handed out (another process
+/// holds it): the core releases the stream and tells the relay to close it,
+/// so its ports are not leaked.
+#[test]
+fn a_stream_the_relay_cannot_open_is_released() {
+    let mut net = established();
+    assert_eq!(net.proxy.status().rtp_streams, 1);
+    net.proxy.rtp_failed(StreamId(1));
+    assert_eq!(net.rtp(), [RtpCommand::Close { id: StreamId(1) }]);
+    assert_eq!(net.proxy.status().rtp_streams, 0);
+    // Unknown streams are ignored.
+    net.proxy.rtp_failed(StreamId(99));
+    assert_eq!(net.rtp(), []);
+}

@@ -10,7 +10,9 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use siproxd::net::rtp_relay::{LegStats, RelayConfig, RelayEvent, RtpRelay, StreamReport};
+use siproxd::net::rtp_relay::{
+    apply_commands, record_report, LegStats, RelayConfig, RelayEvent, RtpRelay, StreamReport,
+};
 use siproxd::proxy::rtp_table::*;
 
 const IN_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
@@ -404,7 +406,7 @@ fn relay_reports_drive_rtp_timeout_of_the_silent_stream_only() {
     std::thread::sleep(Duration::from_millis(200));
     r.phone.rtp.send_to(&rtp_packet(1, 0), lan).unwrap();
     let rep = r.report_until(talking, |r| r.last_rtp.is_some());
-    r.table.record_activity(talking, rep.last_rtp.unwrap());
+    record_report(&mut r.table, &[rep]);
     let cmds = r.table.handle_timeout(t0 + Duration::from_millis(350));
     assert_eq!(cmds, vec![RtpCommand::Close { id: silent }]);
     assert!(r.table.stream(talking).is_some());
@@ -412,7 +414,7 @@ fn relay_reports_drive_rtp_timeout_of_the_silent_stream_only() {
 }
 
 #[test]
-fn bind_failure_is_reported_synchronously() {
+fn bind_failure_is_reported_synchronously_and_leaks_nothing() {
     let mut r = rig(21700);
     // Something else already holds the WAN port the table will hand out first.
     let squatter = UdpSocket::bind((OUT_IP, 21700)).unwrap();
@@ -423,13 +425,18 @@ fn bind_failure_is_reported_synchronously() {
             &sdp("busy", Leg::Inbound, &r.phone.clone_ua()),
         )
         .unwrap();
-    let open = out.commands.into_iter().next().unwrap();
-    let err = r.relay.apply(open).unwrap_err();
+    let err = apply_commands(&r.relay, &mut r.table, out.commands).unwrap_err();
     assert!(err.to_string().contains("127.0.0.2:21700"), "{err}");
-    // The proxy then closes the stream (and answers 503): nothing leaks.
-    r.table.close_stream(out.id);
+    // The stream is gone from table and relay: the proxy answers 503, nothing leaks.
     assert_eq!(r.table.pairs_in_use(), 0);
+    assert!(r.table.stream(out.id).is_none());
+    r.wait_closed(out.id);
     drop(squatter);
+    // The next call gets the next port and works.
+    let (_, lan, wan) = r.call("next");
+    assert_ne!(wan.port(), 21700);
+    r.phone.rtp.send_to(&rtp_packet(1, 1), lan).unwrap();
+    assert_eq!(recv(&r.remote.rtp), (rtp_packet(1, 1), wan));
 }
 
 fn rtp_with_ts(seq: u16, ts: u32) -> Vec<u8> {

@@ -21,7 +21,7 @@ fn verdict(name: &str) -> Option<&'static str> {
         "lwsruri" => "StartLine { reason: \"whitespace in or after the SIP-Version\"",
         "lwsstart" => "StartLine { reason: \"empty Request-URI or extra whitespace\"",
         "trws" => "StartLine { reason: \"whitespace in or after the SIP-Version\"",
-        "escruri" => "BadRequestUri { reason: \"?headers in a Request-URI\"",
+        "escruri" => "BadRequestUri { reason: \"?headers in a Request-URI\", offset: 27 }",
         "regbadct" => "BadHeader { name: \"Contact\", reason: \"'?' or ',' in a URI outside angle brackets\"",
         "badaspec" => "BadHeader { name: \"To\", reason: \"whitespace, quote or angle bracket in URI\"",
         "baddn" | "baddn (wire)" => "BadHeader { name: \"From\", reason: \"display name is neither tokens nor a quoted string\"",

@@ -205,3 +205,50 @@ fn folded_lines_are_removed_whole_and_untouched_otherwise() {
         "INVITE sip:b SIP/2.0\r\nSubject: folded\r\n  value\r\nl: 0\r\n\r\n"
     );
 }
+
+#[test]
+fn masquerade_contacts_as_upstream_does() {
+    // siproxd-on-the-wire.md §2: baresip's user part is replaced by the AoR user, port 5060 dropped.
+    let mut m = msg("REGISTER sip:example.test SIP/2.0\r\nVia: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK1\r\nFrom: <sip:alice@example.test>;tag=1\r\nTo: <sip:alice@example.test>\r\nCall-ID: c\r\nCSeq: 1 REGISTER\r\nContact: <sip:alice-0x55f8dfdf4f30@10.99.0.10:5060>;expires=600\r\nContent-Length: 0\r\n\r\n");
+    let new = m.contacts().unwrap()[0]
+        .addr()
+        .unwrap()
+        .uri()
+        .unwrap()
+        .with_user_host_port(Some(b"alice"), b"198.51.100.1", None);
+    m.set_contact_uri(0, &new).unwrap();
+    assert!(text(&m).contains("\r\nContact: <sip:alice@198.51.100.1>;expires=600\r\n"));
+    // §4: a Contact without a user keeps its explicit port and its params.
+    let mut r = msg("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.99.0.1:5060;branch=z9hG4bK2\r\nContact: <sip:10.99.0.10:5060;transport=UDP>\r\nContent-Length: 0\r\n\r\n");
+    let new = r.contacts().unwrap()[0]
+        .addr()
+        .unwrap()
+        .uri()
+        .unwrap()
+        .with_user_host_port(None, b"198.51.100.1", Some(5060));
+    r.set_contact_uri(0, &new).unwrap();
+    assert_eq!(text(&r), "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.99.0.1:5060;branch=z9hG4bK2\r\nContact: <sip:198.51.100.1:5060;transport=UDP>\r\nContent-Length: 0\r\n\r\n");
+}
+
+#[test]
+fn outgoing_invite_rewrite_end_to_end() {
+    // siproxd-on-the-wire.md §3, with our lossless output instead of libosip2's re-encoding.
+    let invite = "INVITE sip:bob@198.51.100.3:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-16097-1-0\r\nMax-Forwards: 70\r\nFrom: \"alice\" <sip:alice@example.test>;tag=16097c1\r\nTo: <sip:bob@198.51.100.3>\r\nCall-ID: 1-16097@10.99.0.10\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@10.99.0.10:5060>\r\nUser-Agent: sipp-uac\r\nContent-Type: application/sdp\r\nContent-Length:   125\r\n\r\nv=0\r\no=alice 53655765 2353687637 IN IP4 10.99.0.10\r\ns=-\r\nc=IN IP4 10.99.0.10\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8 101\r\na=sendrecv\r\n";
+    let mut m = msg(invite);
+    m.add_via_top(b"SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK7636b3ef");
+    m.set_contact_uri(0, b"sip:alice@198.51.100.1").unwrap();
+    assert_eq!(m.decrement_max_forwards().unwrap(), 69);
+    let wan: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+    let body = {
+        let sdp = siproxd::sip::Sdp::parse(m.body()).unwrap();
+        let mut r = sdp.rewriter();
+        r.set_origin_address(wan)
+            .set_connection_addresses(wan)
+            .set_media_port(0, 7070);
+        r.to_bytes()
+    };
+    m.set_body(&body);
+    let want = "INVITE sip:bob@198.51.100.3:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bK7636b3ef\r\nVia: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-16097-1-0\r\nMax-Forwards: 69\r\nFrom: \"alice\" <sip:alice@example.test>;tag=16097c1\r\nTo: <sip:bob@198.51.100.3>\r\nCall-ID: 1-16097@10.99.0.10\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@198.51.100.1>\r\nUser-Agent: sipp-uac\r\nContent-Type: application/sdp\r\nContent-Length:   129\r\n\r\nv=0\r\no=alice 53655765 2353687637 IN IP4 198.51.100.1\r\ns=-\r\nc=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 7070 RTP/AVP 8 101\r\na=sendrecv\r\n";
+    assert_eq!(text(&m), want);
+    assert_eq!(m.body().len(), 129);
+}

@@ -14,6 +14,12 @@ command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v tcpdump >/dev/null 2>&1 || missing+=(tcpdump)
 command -v ping >/dev/null 2>&1 || missing+=(iputils-ping)
 command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v mandoc >/dev/null 2>&1 || missing+=(mandoc)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
+command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # plugins/blacklist links the system libsqlite3 (rusqlite without `bundled`).
 [ -e /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 if ((${#missing[@]})); then
@@ -26,9 +32,16 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-for tool in sipp ip tcpdump ping cc cargo; do
+for tool in sipp ip tcpdump ping cc cargo mandoc debootstrap systemd-analyze dpkg-deb unshare shellcheck; do
     command -v "$tool" >/dev/null 2>&1 || { echo "test-all: $tool is still missing" >&2; exit 1; }
 done
+# The packaging tests build the .deb with cargo-deb (a crates.io tool;
+# about 2 minutes to install) and must not skip here.
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "test-all: installing cargo-deb"
+    cargo install cargo-deb --locked --quiet
+fi
+export SIPROXD_REQUIRE_PACKAGING_TOOLS=1
 if [ "$(id -u)" != 0 ]; then
     echo "test-all: WARNING: not running as root: the end-to-end tests (daemon as root, network namespaces) will be SKIPPED" >&2
 fi

@@ -26,7 +26,7 @@ use crate::net::tcp::{TcpConnections, TcpEvent, TcpSettings};
 use crate::net::{iface, sockets};
 use crate::plugin::chain::SharedChain;
 use crate::plugin::HostAction;
-use crate::proxy::{Destination, Interfaces, Now, Proxy, Transmit, Transport};
+use crate::proxy::{Destination, Interfaces, Now, Proxy, RtpCommand, Transmit, Transport};
 
 const SIGNALS: Token = Token(0);
 const UDP: Token = Token(1);
@@ -377,13 +377,19 @@ impl EventLoop {
             self.transmit(t);
         }
         while let Some(cmd) = self.proxy.poll_rtp_command() {
-            match &self.relay {
-                Some((relay, _)) => {
-                    if let Err(e) = relay.apply(cmd) {
-                        log::error!("RTP relay: {e}");
-                    }
+            let Some((relay, _)) = &self.relay else {
+                log::debug!(target: "rtp", "RTP relay not running; dropped {cmd:?}");
+                continue;
+            };
+            let opening = match &cmd {
+                RtpCommand::Open { id, .. } => Some(*id),
+                _ => None,
+            };
+            if let Err(e) = relay.apply(cmd) {
+                log::error!("RTP relay: {e}");
+                if let Some(id) = opening {
+                    self.proxy.rtp_failed(id);
                 }
-                None => log::debug!(target: "rtp", "RTP relay not running; dropped {cmd:?}"),
             }
         }
     }

@@ -370,6 +370,17 @@ impl Proxy {
         self.rtp.record_activity(stream, at);
     }
 
+    /// The relay could not open `stream` (its port is taken by another
+    /// process): release the stream's ports here and close it in the relay.
+    /// The call already carries our SDP, so its media is lost; the log
+    /// line says which stream.
+    pub fn rtp_failed(&mut self, stream: StreamId) {
+        log::error!("rtp stream {stream}: the relay could not open it; closing it");
+        if let Some(close) = self.rtp.close_stream(stream) {
+            self.rtp_commands.push_back(close);
+        }
+    }
+
     pub fn status(&self) -> ProxyStatus {
         ProxyStatus {
             registrations: self.regs.len(),

@@ -1,6 +1,7 @@
 //! The syntax checks a proxy makes before it forwards (RFC 3261 §16.3 step 1, §8.2.2 and the
 //! RFC 4475 verdicts listed in tests/fixtures/sip/corpus/MANIFEST.tsv).
 
+use super::addr::Contact;
 use super::error::Error;
 use super::message::Message;
 use super::name::HeaderName;
@@ -16,10 +17,15 @@ impl Message {
     pub fn check(&self) -> Result<(), Error> {
         if let Some(uri) = self.request_uri() {
             let uri = uri?;
-            if matches!(uri.scheme, Scheme::Sip | Scheme::Sips) && uri.headers().is_some() {
+            if let (Scheme::Sip | Scheme::Sips, Some(h)) = (uri.scheme, uri.headers()) {
+                // The `?` sits just before the headers; report where it is in the message.
+                let at = self
+                    .start_line()
+                    .len()
+                    .min(self.uri_offset() + uri.as_bytes().len() - h.len() - 1);
                 return Err(Error::BadRequestUri {
                     reason: "?headers in a Request-URI",
-                    offset: 0,
+                    offset: at,
                 });
             }
         }
@@ -33,6 +39,14 @@ impl Message {
         self.check_optional()
     }
 
+    /// Offset of the Request-URI in the message (0 for a response).
+    fn uri_offset(&self) -> usize {
+        match self.start {
+            super::message::StartLine::Request { uri, .. } => uri.start,
+            super::message::StartLine::Response { .. } => 0,
+        }
+    }
+
     /// The headers that may be absent but must be right when present.
     fn check_optional(&self) -> Result<(), Error> {
         if self.vias()?.is_empty() {
@@ -40,9 +54,11 @@ impl Message {
         }
         self.max_forwards()?;
         self.expires()?;
-        for contact in self.contacts()? {
-            if let Some(Err(e)) = contact.addr().and_then(|a| a.expires()) {
-                return Err(e.in_header("Contact", 0));
+        for e in self.elements(HeaderName::Contact)? {
+            let contact = Contact::parse(self.bytes(e.span))
+                .map_err(|err| err.in_header("Contact", e.span.start))?;
+            if let Some(Err(err)) = contact.addr().and_then(|a| a.expires()) {
+                return Err(err.in_header("Contact", e.span.start));
             }
         }
         self.route_set(HeaderName::Route)?;

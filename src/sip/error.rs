@@ -12,6 +12,9 @@ pub enum Error {
     /// The message is larger than the configured limit.
     #[error("message of {len} bytes exceeds the limit of {limit} bytes")]
     TooLarge { len: usize, limit: usize },
+    /// More header lines than [`super::message::MAX_HEADER_LINES`] (memory bound).
+    #[error("more than {limit} header lines")]
+    TooManyHeaders { limit: usize },
     /// The start line is neither `Method SP Request-URI SP SIP-Version` nor a status line.
     #[error("malformed start line: {reason} (at byte {offset})")]
     StartLine { reason: &'static str, offset: usize },

@@ -15,6 +15,10 @@ use std::ops::Range;
 /// Largest message accepted by default (DESIGN.md §6: memory bounded by configuration).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 * 1024;
 
+/// Header lines accepted per message; real messages carry a few dozen (RFC 4475 `longreq`
+/// about 20), and every line costs a span record, so this bounds memory per message.
+pub const MAX_HEADER_LINES: usize = 512;
+
 /// Spare capacity reserved in a parsed message's buffer for the proxy's edits.
 const EDIT_HEADROOM: usize = 256;
 
@@ -307,6 +311,11 @@ fn push_line(
         fold_into(prev, s, pos, content_end);
         prev.line.end = next;
     } else {
+        if fields.len() >= MAX_HEADER_LINES {
+            return Err(Error::TooManyHeaders {
+                limit: MAX_HEADER_LINES,
+            });
+        }
         let mut field = parse_field_line(s, pos, content_end, fields.len() + 1)?;
         field.line.end = next;
         fields.push(field);
@@ -569,6 +578,26 @@ mod tests {
                 reason: "no colon",
                 offset: 22
             }
+        );
+    }
+
+    #[test]
+    fn header_lines_are_bounded() {
+        let mut m = b"OPTIONS sip:a SIP/2.0\r\n".to_vec();
+        for _ in 0..MAX_HEADER_LINES {
+            m.extend_from_slice(b"a:\r\n");
+        }
+        let ok = [&m[..], b"\r\n"].concat();
+        assert_eq!(
+            Message::parse_datagram(&ok).unwrap().fields().count(),
+            MAX_HEADER_LINES
+        );
+        let over = [&m[..], b"b:\r\n\r\n"].concat();
+        assert_eq!(
+            Message::parse_datagram(&over),
+            Err(Error::TooManyHeaders {
+                limit: MAX_HEADER_LINES
+            })
         );
     }
 

@@ -21,7 +21,8 @@
 //! - Latching (upstream has none): on legs with `latch` on (the WAN leg by default) the peer's
 //!   real source is learnt — at once if it equals the SDP address, else after
 //!   `probation_packets` consecutive packets from one source — and used as the destination;
-//!   afterwards other sources are dropped and counted (`dropped_foreign_source`).
+//!   afterwards other sources are dropped and counted (`dropped_foreign_source`). RTCP
+//!   latches on its own, at once when it comes from the latched RTP source's address.
 //! - Packets arriving before the other leg's peer is known, or while it is on hold, are
 //!   dropped and counted (`dropped_no_peer`); upstream drops them silently, and sends to
 //!   0.0.0.0 on hold.
@@ -48,7 +49,7 @@ use std::time::Duration;
 
 use mio::Waker;
 
-use crate::proxy::rtp_table::{Leg, LegOptions, Peer, RtpCommand, StreamId};
+use crate::proxy::rtp_table::{Leg, LegOptions, Peer, RtpCommand, RtpTable, StreamId};
 pub use stream::{LegStats, StreamReport};
 
 /// Errors of the relay's control path (the packet path counts, it does not fail).
@@ -240,6 +241,49 @@ impl RtpRelay {
 impl Drop for RtpRelay {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Apply the table's commands in order. If an `Open` cannot bind, the stream is closed in the
+/// table and the relay (nothing leaks) and the bind error is returned: the proxy answers 503
+/// (or, for a response, forwards it with the error logged). Remaining commands of a closed
+/// stream are skipped.
+pub fn apply_commands(
+    relay: &RtpRelay,
+    table: &mut RtpTable,
+    cmds: Vec<RtpCommand>,
+) -> Result<(), RelayError> {
+    let mut failed: Option<(StreamId, RelayError)> = None;
+    for cmd in cmds {
+        let id = cmd_stream(&cmd);
+        if failed.as_ref().is_some_and(|(f, _)| *f == id) {
+            continue;
+        }
+        if let Err(e) = relay.apply(cmd) {
+            log::error!("rtp stream {id}: {e}");
+            if let Some(close) = table.close_stream(id) {
+                relay.apply(close)?;
+            }
+            failed.get_or_insert((id, e));
+        }
+    }
+    failed.map_or(Ok(()), |(_, e)| Err(e))
+}
+
+fn cmd_stream(cmd: &RtpCommand) -> StreamId {
+    match cmd {
+        RtpCommand::Open { id, .. } | RtpCommand::Update { id, .. } | RtpCommand::Close { id } => {
+            *id
+        }
+    }
+}
+
+/// Feed one relay report into the table's `rtp_timeout` bookkeeping.
+pub fn record_report(table: &mut RtpTable, streams: &[StreamReport]) {
+    for r in streams {
+        if let Some(at) = r.last_rtp {
+            table.record_activity(r.id, at);
+        }
     }
 }
 

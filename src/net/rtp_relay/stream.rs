@@ -2,7 +2,7 @@
 //! RTP sequence tracking and the plain-integer counters published to the core.
 //! No I/O here; `io.rs` moves the bytes.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::dejitter::Playout;
@@ -87,8 +87,16 @@ impl Channel {
     /// any other source must send `probation` consecutive packets first (NATed parties whose
     /// source port differs from their SDP). Until latched everything is forwarded, as
     /// upstream does; once latched, other sources are dropped. A new SDP address (re-INVITE)
-    /// restarts learning.
-    pub fn admit(&mut self, src: SocketAddr, latch: bool, probation: u32) -> Admit {
+    /// restarts learning. `trusted_ip` (the latched RTP source's address, for the RTCP
+    /// channel) also latches at once: RTCP comes every few seconds, so a probation of
+    /// several packets would leave a NATed party without reports for a long time.
+    pub fn admit(
+        &mut self,
+        src: SocketAddr,
+        latch: bool,
+        probation: u32,
+        trusted_ip: Option<IpAddr>,
+    ) -> Admit {
         if !latch {
             return Admit::Forward;
         }
@@ -105,7 +113,8 @@ impl Channel {
             self.candidate = Some(src);
             self.candidate_packets = 1;
         }
-        if self.sdp == Some(src) || self.candidate_packets >= probation {
+        let trusted = trusted_ip == Some(src.ip());
+        if trusted || self.sdp == Some(src) || self.candidate_packets >= probation {
             self.latched = Some(src);
             self.retarget();
         }
@@ -254,24 +263,39 @@ mod tests {
         let evil: SocketAddr = "203.0.113.9:6000".parse().unwrap();
         let mut ch = Channel::default();
         ch.set_sdp(Some(sdp));
-        assert_eq!(ch.admit(nat, true, 3), Admit::Forward);
+        assert_eq!(ch.admit(nat, true, 3, None), Admit::Forward);
         assert_eq!(
-            ch.admit(evil, true, 3),
+            ch.admit(evil, true, 3, None),
             Admit::Forward,
             "probation restarts"
         );
         for _ in 0..3 {
-            ch.admit(nat, true, 3);
+            ch.admit(nat, true, 3, None);
         }
         assert_eq!(ch.latched(), Some(nat));
         assert_eq!(ch.target(), Some(&socket2::SockAddr::from(nat)));
-        assert_eq!(ch.admit(evil, true, 3), Admit::ForeignSource);
-        assert_eq!(ch.admit(sdp, true, 3), Admit::ForeignSource);
+        assert_eq!(ch.admit(evil, true, 3, None), Admit::ForeignSource);
+        assert_eq!(ch.admit(sdp, true, 3, None), Admit::ForeignSource);
         // A re-INVITE with a new address restarts learning.
         ch.set_sdp(Some(evil));
         assert_eq!(ch.latched(), None);
-        assert_eq!(ch.admit(evil, true, 3), Admit::Forward);
+        assert_eq!(ch.admit(evil, true, 3, None), Admit::Forward);
         assert_eq!(ch.latched(), Some(evil), "the SDP address latches at once");
+    }
+
+    #[test]
+    fn rtcp_from_the_latched_rtp_address_latches_at_once() {
+        let sdp_rtcp: SocketAddr = "198.51.100.3:6001".parse().unwrap();
+        let nat_rtcp: SocketAddr = "198.51.100.3:40124".parse().unwrap();
+        let mut ch = Channel::default();
+        ch.set_sdp(Some(sdp_rtcp));
+        ch.admit(nat_rtcp, true, 3, Some(nat_rtcp.ip()));
+        assert_eq!(ch.latched(), Some(nat_rtcp));
+        let other: SocketAddr = "203.0.113.9:40124".parse().unwrap();
+        let mut ch = Channel::default();
+        ch.set_sdp(Some(sdp_rtcp));
+        ch.admit(other, true, 3, Some(nat_rtcp.ip()));
+        assert_eq!(ch.latched(), None, "another address still needs probation");
     }
 
     #[test]
@@ -281,7 +305,7 @@ mod tests {
         ch.set_sdp(Some(sdp));
         for port in 1..10 {
             let src = SocketAddr::new(sdp.ip(), port);
-            assert_eq!(ch.admit(src, false, 3), Admit::Forward);
+            assert_eq!(ch.admit(src, false, 3, None), Admit::Forward);
         }
         assert_eq!(ch.latched(), None);
         assert_eq!(ch.target(), Some(&socket2::SockAddr::from(sdp)));

@@ -538,8 +538,13 @@ fn admit(
     probation: u32,
     pkt: &[u8],
 ) -> bool {
-    let channel = if is_rtp { &mut leg.rtp } else { &mut leg.rtcp };
-    if channel.admit(src, latch, probation) == Admit::ForeignSource {
+    let (channel, trusted_ip) = if is_rtp {
+        (&mut leg.rtp, None)
+    } else {
+        let rtp_ip = leg.rtp.latched().map(|a| a.ip());
+        (&mut leg.rtcp, rtp_ip)
+    };
+    if channel.admit(src, latch, probation, trusted_ip) == Admit::ForeignSource {
         leg.stats.dropped_foreign_source += 1;
         return false;
     }

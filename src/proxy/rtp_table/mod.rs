@@ -27,13 +27,15 @@
 //!    [`MediaOutcome::port`] into the `m=` line (and its address into `c=`/`o=`), and hands
 //!    [`MediaOutcome::commands`] to the relay *in order, before* sending the message.
 //!    `Err(PortsExhausted)` on a request becomes a 503 with the error's text in the log. If
-//!    the relay cannot bind an `Open` (`RelayError::Bind`), the proxy calls
-//!    [`RtpTable::close_stream`], applies the returned `Close`, and answers 503.
+//!    the relay cannot bind an `Open` (`RelayError::Bind`), the stream must be closed in the
+//!    table and the relay and the request answered 503; the shell's
+//!    `net::rtp_relay::apply_commands` does the closing and returns the error.
 //! 2. Final responses to INVITE/UPDATE: [`RtpTable::final_response`]; CANCEL:
 //!    [`RtpTable::cancel`]; BYE or dialog end: [`RtpTable::close_call`]. Apply what they
 //!    return.
 //! 3. Timers: [`RtpTable::poll_timeout`] / [`RtpTable::handle_timeout`]; every relay report
-//!    entry with `last_rtp = Some(t)` becomes [`RtpTable::record_activity`]`(id, t)`.
+//!    entry with `last_rtp = Some(t)` becomes [`RtpTable::record_activity`]`(id, t)`
+//!    (`net::rtp_relay::record_report`).
 //!
 //! # Deliberate differences from upstream (each one a fix users asked for)
 //! - A 4xx/5xx/6xx to a re-INVITE keeps the established media: only streams *created* by the
@@ -45,6 +47,7 @@
 //!   (upstream kills held calls after `rtp_timeout`, see `siproxd.conf.example` "Be aware").
 //!   The relay does not send to `0.0.0.0` (upstream does, then stops the stream on the error).
 //! - `rtp_timeout = 0` means "never time out" instead of "die within ~1 s".
+//! - New SDP for a stream (re-INVITE, UPDATE) restarts its timeout clock, as RTP does.
 //! - CANCEL closes the streams created by the cancelled INVITE (all of them for an initial
 //!   INVITE, as upstream); it does not tear down a call whose re-INVITE was cancelled.
 #![forbid(unsafe_code)]
@@ -427,6 +430,9 @@ impl RtpTable {
         };
         let local = self.ensure_local(id, desc, &mut commands)?;
         self.set_peer(id, desc, &mut commands);
+        // New SDP shows the dialog is alive (e.g. session-timer re-INVITEs during a long
+        // hold): restart the timeout clock. Upstream only counts RTP.
+        self.record_activity(id, now);
         Ok(MediaOutcome {
             id,
             port: local.port(),

@@ -653,3 +653,17 @@ fn single_address_router_gets_half_the_streams_like_upstream() {
         "{err}"
     );
 }
+
+#[test]
+fn a_reinvite_restarts_the_timeout_clock() {
+    let mut t = table();
+    let t0 = Instant::now();
+    let id = call(&mut t, t0, "c1");
+    let later = t0 + Duration::from_secs(200);
+    t.media(later, &offer("c1", 2, PHONE, 6000)).unwrap();
+    assert!(t.handle_timeout(t0 + Duration::from_secs(300)).is_empty());
+    assert_eq!(
+        t.handle_timeout(later + Duration::from_secs(300)),
+        vec![RtpCommand::Close { id }]
+    );
+}

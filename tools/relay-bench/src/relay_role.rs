@@ -123,9 +123,10 @@ fn open(
             port: SINK_PORT,
             ..offer.clone()
         };
-        apply(relay, table.media(now, &offer).expect("offer").commands);
+        let o = table.media(now, &offer).expect("offer").commands;
+        apply(relay, table, o);
         let a = table.media(now, &answer).expect("answer");
-        apply(relay, a.commands);
+        apply(relay, table, a.commands);
         table.final_response(
             &call_id,
             Txn {
@@ -140,10 +141,8 @@ fn open(
     ports
 }
 
-fn apply(relay: &RtpRelay, cmds: Vec<RtpCommand>) {
-    for cmd in cmds {
-        relay.apply(cmd).expect("relay apply");
-    }
+fn apply(relay: &RtpRelay, table: &mut RtpTable, cmds: Vec<RtpCommand>) {
+    siproxd::net::rtp_relay::apply_commands(relay, table, cmds).expect("relay apply");
 }
 
 fn close_all(
@@ -156,7 +155,7 @@ fn close_all(
     for call_id in open_ids.drain(..) {
         let cmds = table.close_call(&call_id);
         expect += cmds.len();
-        apply(relay, cmds);
+        apply(relay, table, cmds);
     }
     for _ in 0..expect {
         if closed_rx.recv_timeout(Duration::from_secs(5)).is_err() {
