@@ -234,8 +234,8 @@ fn a_newer_minor_is_refused() {
     assert_eq!(
         msg,
         format!(
-            "plugin minor_newer.so not loaded from {dir}minor_newer.so: built for ABI 1.1, this \
-             siproxd speaks ABI 1.0"
+            "plugin minor_newer.so not loaded from {dir}minor_newer.so: built for ABI 1.2, this \
+             siproxd speaks ABI 1.1"
         )
     );
 }
@@ -546,7 +546,7 @@ fn the_host_table_keeps_stage_rules_and_passes_on_edits_and_actions() {
     assert_eq!(
         *lines.lock().unwrap(),
         [
-            format!("plugin_host_calls Debug: init: version=siproxd-rs {version} size=224 missing=-1 count=2 null_key=-2"),
+            format!("plugin_host_calls Debug: init: version=siproxd-rs {version} size=256 missing=-1 count=2 null_key=-2"),
             "plugin_host_calls Debug: timer: timer=0 send=0 public=0 bad_family=-2".into(),
             "plugin_host_calls Debug: raw: is_request=-1 raw=0:stun? source=0:5060 transport=1 method=-3 uri_set=-3".into(),
             "plugin_host_calls Debug: pre: reply=-3 direction_set=0 bad_direction=-2 next_hop=0 missing=-1 null_name=-2 null_out=-2 status=0 direction=1 copy=0".into(),

@@ -20,6 +20,8 @@ command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+# plugins/blacklist links the system libsqlite3 (rusqlite without `bundled`).
+[ -e /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
 if ((${#missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "test-all: installing ${missing[*]}"

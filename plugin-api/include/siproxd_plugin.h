@@ -1,7 +1,7 @@
 /*
  * siproxd_plugin.h -- the stable C ABI between siproxd-rs and its plugins.
  *
- * ABI major 1, minor 0.  This header is the contract: the Rust SDK (crate
+ * ABI major 1, minor 1.  This header is the contract: the Rust SDK (crate
  * siproxd-plugin-api, lib "spx") mirrors it and a test keeps the two equal.
  *
  * A plugin is a shared object exporting ONE data symbol, the descriptor
@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 #define SPX_ABI_MAJOR 1 /* also the suffix of the descriptor symbol */
-#define SPX_ABI_MINOR 0 /* bumped whenever something is appended */
+#define SPX_ABI_MINOR 1 /* bumped whenever something is appended */
 #define SPX_DESCRIPTOR_SYMBOL "siproxd_plugin_v1"
 
 /* Stages: the bit values of siproxd 0.8's PLUGIN_* constants. */
@@ -78,6 +78,10 @@ extern "C" {
 #define SPX_LOG_INFO 3
 #define SPX_LOG_DEBUG 4
 
+/* ABI 1.1: via_add_own() interfaces, siproxd's IF_OUTBOUND / IF_INBOUND. */
+#define SPX_IF_OUTBOUND 0
+#define SPX_IF_INBOUND 1
+
 #define SPX_INDEX_ALL ((size_t)-1) /* header_remove: every field of that name */
 #define SPX_INDEX_END ((size_t)-1) /* header_insert: after the last such field */
 
@@ -100,6 +104,26 @@ typedef struct spx_addr {
     uint16_t port;   /* host byte order */
     uint8_t ip[16];  /* network order; IPv4 uses ip[0..4] */
 } spx_addr;
+
+/* ABI 1.1: one active, unexpired registration (siproxd's urlmap entry).
+ * Strings are borrowed until the plugin's current init()/process() returns. */
+typedef struct spx_registration {
+    spx_str aor;         /* reg_url: the address of record, "sip:alice@example.org" */
+    spx_str contact;     /* true_url: where the UA is, "sip:alice@192.168.1.10:5062" */
+    spx_str masq;        /* masq_url: the Contact siproxd registered upstream */
+    uint64_t expires_ms; /* now_ms() value at which it expires */
+} spx_registration;
+
+/* ABI 1.1: one active RTP stream of the relay (siproxd's rtp_proxytable entry). */
+typedef struct spx_rtp_stream {
+    spx_str client_id;         /* the UA the stream belongs to */
+    spx_str call_id;           /* "number@host" (or "number") */
+    int32_t call_direction;    /* SPX_DIR_REQ_INCOMING or SPX_DIR_REQ_OUTGOING */
+    int32_t stream_direction;  /* SPX_DIR_REQ_INCOMING or SPX_DIR_REQ_OUTGOING */
+    uint32_t media_stream_no;  /* m= line index within the call */
+    spx_addr local;            /* the relay's address for this stream */
+    spx_addr remote;           /* the peer's address */
+} spx_rtp_stream;
 
 typedef struct spx_host spx_host; /* opaque; one per plugin, valid until fini() */
 typedef struct spx_msg spx_msg;   /* opaque; valid during one process() call */
@@ -155,6 +179,19 @@ typedef struct spx_host_api {
                  const spx_hdr *extra, size_t n_extra);
     int (*send_raw)(spx_host *h, const spx_addr *to, const uint8_t *data, size_t len);
     int (*public_addr_set)(spx_host *h, const spx_addr *a); /* e.g. learnt by STUN */
+
+    /* ABI 1.1 (check SPX_HOST_HAS or ask for abi_minor 1). */
+    /* The index-th active, unexpired registration; SPX_E_NOTFOUND past the
+     * last.  Any stage (plugin_siptrunk, plugin_fix_fbox_anoncall, plugin_stats). */
+    int (*registration_get)(spx_host *h, size_t index, spx_registration *out);
+    /* The index-th active RTP stream; SPX_E_NOTFOUND past the last (plugin_stats). */
+    int (*rtp_stream_get)(spx_host *h, size_t index, spx_rtp_stream *out);
+    /* Inserts siproxd's own Via for SPX_IF_OUTBOUND/INBOUND on top, as
+     * sip_add_myvia() does; PRE_PROXY only (plugin_fix_DTAG). */
+    int (*via_add_own)(spx_msg *m, int interface);
+    /* How many status requests (SIGUSR1) the daemon has received since it
+     * started; plugins poll it on TIMER (plugin_stats).  Any stage. */
+    uint64_t (*status_requests)(spx_host *h);
 } spx_host_api;
 
 /* True if the host's table has `field` (it may be older than this header). */

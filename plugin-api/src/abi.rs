@@ -1,4 +1,4 @@
-//! `#[repr(C)]` mirror of `include/siproxd_plugin.h`, ABI 1.0.
+//! `#[repr(C)]` mirror of `include/siproxd_plugin.h`, ABI 1.1.
 //!
 //! The header is the source of truth; `tests/layout.rs` compiles a C program
 //! against it and compares every size, offset and constant with this module.
@@ -10,7 +10,7 @@
 use std::ffi::{c_char, c_int, c_void};
 
 pub const SPX_ABI_MAJOR: u16 = 1;
-pub const SPX_ABI_MINOR: u16 = 0;
+pub const SPX_ABI_MINOR: u16 = 1;
 /// The descriptor symbol, NUL-terminated as `dlsym` wants it.
 pub const SPX_DESCRIPTOR_SYMBOL: &[u8] = b"siproxd_plugin_v1\0";
 
@@ -49,6 +49,10 @@ pub const SPX_LOG_WARN: c_int = 2;
 pub const SPX_LOG_INFO: c_int = 3;
 pub const SPX_LOG_DEBUG: c_int = 4;
 
+/// ABI 1.1: `via_add_own` interfaces (siproxd's `IF_OUTBOUND` / `IF_INBOUND`).
+pub const SPX_IF_OUTBOUND: c_int = 0;
+pub const SPX_IF_INBOUND: c_int = 1;
+
 pub const SPX_INDEX_ALL: usize = usize::MAX;
 pub const SPX_INDEX_END: usize = usize::MAX;
 
@@ -81,6 +85,60 @@ pub struct spx_addr {
     pub reserved: u8,
     pub port: u16,
     pub ip: [u8; 16],
+}
+
+/// ABI 1.1: one active, unexpired registration (siproxd's urlmap entry).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct spx_registration {
+    pub aor: spx_str,
+    pub contact: spx_str,
+    pub masq: spx_str,
+    pub expires_ms: u64,
+}
+
+impl spx_registration {
+    pub const EMPTY: spx_registration = spx_registration {
+        aor: spx_str::EMPTY,
+        contact: spx_str::EMPTY,
+        masq: spx_str::EMPTY,
+        expires_ms: 0,
+    };
+}
+
+/// ABI 1.1: one active RTP stream of the relay (siproxd's rtp_proxytable entry).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct spx_rtp_stream {
+    pub client_id: spx_str,
+    pub call_id: spx_str,
+    pub call_direction: i32,
+    pub stream_direction: i32,
+    pub media_stream_no: u32,
+    pub local: spx_addr,
+    pub remote: spx_addr,
+}
+
+impl spx_rtp_stream {
+    pub const EMPTY: spx_rtp_stream = spx_rtp_stream {
+        client_id: spx_str::EMPTY,
+        call_id: spx_str::EMPTY,
+        call_direction: 0,
+        stream_direction: 0,
+        media_stream_no: 0,
+        local: spx_addr {
+            family: 0,
+            reserved: 0,
+            port: 0,
+            ip: [0; 16],
+        },
+        remote: spx_addr {
+            family: 0,
+            reserved: 0,
+            port: 0,
+            ip: [0; 16],
+        },
+    };
 }
 
 /// Opaque per-plugin host handle.
@@ -168,6 +226,14 @@ pub struct spx_host_api {
         len: usize,
     ) -> c_int,
     pub public_addr_set: unsafe extern "C" fn(h: *mut spx_host, a: *const spx_addr) -> c_int,
+
+    // ABI 1.1
+    pub registration_get:
+        unsafe extern "C" fn(h: *mut spx_host, index: usize, out: *mut spx_registration) -> c_int,
+    pub rtp_stream_get:
+        unsafe extern "C" fn(h: *mut spx_host, index: usize, out: *mut spx_rtp_stream) -> c_int,
+    pub via_add_own: unsafe extern "C" fn(m: *mut spx_msg, interface: c_int) -> c_int,
+    pub status_requests: unsafe extern "C" fn(h: *mut spx_host) -> u64,
 }
 
 // SAFETY: the table is immutable after construction; its only pointer field,
@@ -211,6 +277,10 @@ pub const SPX_PLUGIN_DESC_V1_0_SIZE: usize =
 /// Size of the ABI 1.0 host table: a plugin may rely on every field in it.
 pub const SPX_HOST_API_V1_0_SIZE: usize =
     std::mem::offset_of!(spx_host_api, public_addr_set) + std::mem::size_of::<usize>();
+/// Size of the ABI 1.1 host table (1.0 plus `registration_get`,
+/// `rtp_stream_get`, `via_add_own`, `status_requests`).
+pub const SPX_HOST_API_V1_1_SIZE: usize =
+    std::mem::offset_of!(spx_host_api, status_requests) + std::mem::size_of::<usize>();
 
 // Build-time pins for LP64 targets (every platform siproxd-rs ships on).
 // The C-compiled comparison in tests/layout.rs covers every field.
@@ -221,9 +291,12 @@ const _: () = {
     assert!(std::mem::size_of::<spx_addr>() == 20);
     assert!(std::mem::size_of::<spx_plugin_desc>() == 56);
     assert!(std::mem::offset_of!(spx_plugin_desc, init) == 32);
-    assert!(std::mem::size_of::<spx_host_api>() == 16 + 26 * 8);
+    assert!(std::mem::size_of::<spx_host_api>() == 16 + 30 * 8);
+    assert!(std::mem::size_of::<spx_registration>() == 56);
+    assert!(std::mem::size_of::<spx_rtp_stream>() == 88);
     assert!(SPX_PLUGIN_DESC_V1_0_SIZE == 56);
     assert!(SPX_HOST_API_V1_0_SIZE == 224);
+    assert!(SPX_HOST_API_V1_1_SIZE == 256);
 };
 
 impl From<std::net::SocketAddr> for spx_addr {

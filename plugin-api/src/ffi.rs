@@ -19,12 +19,12 @@ struct Instance<P> {
     poisoned: bool,
 }
 
-/// The descriptor for `P`: ABI 1.0, the SDK's trampolines, `P`'s name and stages.
+/// The descriptor for `P`: ABI 1.`P::ABI_MINOR`, the SDK's trampolines, `P`'s name and stages.
 pub const fn descriptor<P: Plugin>() -> spx_plugin_desc {
     spx_plugin_desc {
         struct_size: std::mem::size_of::<spx_plugin_desc>() as u32,
         abi_major: abi::SPX_ABI_MAJOR,
-        abi_minor: abi::SPX_ABI_MINOR,
+        abi_minor: P::ABI_MINOR,
         name: P::NAME.as_ptr(),
         description: P::DESCRIPTION.as_ptr(),
         stages: P::STAGES,

@@ -224,12 +224,113 @@ impl Host {
         })
     }
 
+    /// True if the host's table has the ABI 1.1 functions.
+    pub fn has_abi_1_1(&self) -> bool {
+        self.api.struct_size as usize >= abi::SPX_HOST_API_V1_1_SIZE
+    }
+
+    /// ABI 1.1: every active, unexpired registration, copied out.
+    /// Empty on an older host (set `Plugin::ABI_MINOR = 1` to be refused there instead).
+    pub fn registrations(&self) -> Vec<Registration> {
+        let mut out = Vec::new();
+        if !self.has_abi_1_1() {
+            return out;
+        }
+        for index in 0..MAX_LISTED {
+            let mut reg = abi::spx_registration::EMPTY;
+            // SAFETY: the table has the 1.1 fields (checked); `reg` is writable.
+            let code = unsafe { (self.api.registration_get)(self.handle, index, &mut reg) };
+            if code != abi::SPX_OK {
+                break;
+            }
+            // SAFETY: the host lends these bytes until this plugin call returns;
+            // they are copied right here.
+            let text = |s: spx_str| lossy(unsafe { crate::ffi::bytes(s) });
+            out.push(Registration {
+                aor: text(reg.aor),
+                contact: text(reg.contact),
+                masq: text(reg.masq),
+                expires_ms: reg.expires_ms,
+            });
+        }
+        out
+    }
+
+    /// ABI 1.1: every active RTP stream, copied out (empty on an older host).
+    pub fn rtp_streams(&self) -> Vec<RtpStream> {
+        let mut out = Vec::new();
+        if !self.has_abi_1_1() {
+            return out;
+        }
+        for index in 0..MAX_LISTED {
+            let mut st = abi::spx_rtp_stream::EMPTY;
+            // SAFETY: the table has the 1.1 fields (checked); `st` is writable.
+            let code = unsafe { (self.api.rtp_stream_get)(self.handle, index, &mut st) };
+            if code != abi::SPX_OK {
+                break;
+            }
+            // SAFETY: lent until this plugin call returns; copied right here.
+            let text = |s: spx_str| lossy(unsafe { crate::ffi::bytes(s) });
+            out.push(RtpStream {
+                client_id: text(st.client_id),
+                call_id: text(st.call_id),
+                call_direction: crate::Direction::from_code(st.call_direction),
+                stream_direction: crate::Direction::from_code(st.stream_direction),
+                media_stream_no: st.media_stream_no,
+                local: st.local.to_socket_addr(),
+                remote: st.remote.to_socket_addr(),
+            });
+        }
+        out
+    }
+
+    /// ABI 1.1: how many status requests (SIGUSR1) the daemon has received;
+    /// 0 on an older host.
+    pub fn status_requests(&self) -> u64 {
+        if !self.has_abi_1_1() {
+            return 0;
+        }
+        // SAFETY: the table has the 1.1 fields (checked).
+        unsafe { (self.api.status_requests)(self.handle) }
+    }
+
     /// Changes the public (outbound) address used for masquerading.
     pub fn set_public_addr(&self, addr: SocketAddr) -> Result<(), HostError> {
         let addr = abi::spx_addr::from(addr);
         // SAFETY: `addr` is valid during the call; the host copies it.
         HostError::check(unsafe { (self.api.public_addr_set)(self.handle, &addr) })
     }
+}
+
+/// Upper bound on entries read by [`Host::registrations`] / [`Host::rtp_streams`],
+/// so a host that never answers `SPX_E_NOTFOUND` cannot hang a plugin.
+const MAX_LISTED: usize = 65_536;
+
+/// One active, unexpired registration (ABI 1.1; siproxd's urlmap entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// `reg_url`: the address of record (`sip:alice@example.org`).
+    pub aor: String,
+    /// `true_url`: where the UA is (`sip:alice@192.168.1.10:5062`).
+    pub contact: String,
+    /// `masq_url`: the Contact siproxd registered upstream.
+    pub masq: String,
+    /// The [`Host::now_ms`] value at which it expires.
+    pub expires_ms: u64,
+}
+
+/// One active RTP stream (ABI 1.1; siproxd's rtp_proxytable entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtpStream {
+    pub client_id: String,
+    /// `number@host`.
+    pub call_id: String,
+    /// `RequestIncoming` or `RequestOutgoing`.
+    pub call_direction: crate::Direction,
+    pub stream_direction: crate::Direction,
+    pub media_stream_no: u32,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
 }
 
 /// Logging for the plugin's own threads: `log` is the one host call the ABI

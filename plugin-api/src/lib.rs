@@ -45,9 +45,12 @@ pub mod ffi;
 mod host;
 mod msg;
 mod plugin;
+/// A fake host for plugin unit tests.
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use host::{Host, HostError, LogLevel, Logger};
-pub use msg::{Direction, HeaderValues, Headers, Msg, Transport};
+pub use host::{Host, HostError, LogLevel, Logger, Registration, RtpStream};
+pub use msg::{Direction, HeaderValues, Headers, Interface, Msg, Transport};
 pub use plugin::{Plugin, Stage, Verdict};
 
 /// Exports `T: Plugin` as a siproxd-rs plugin: emits the `siproxd_plugin_v1`

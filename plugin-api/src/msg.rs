@@ -78,6 +78,13 @@ impl Direction {
     }
 }
 
+/// siproxd's own interfaces (`IF_OUTBOUND`, `IF_INBOUND`), for [`Msg::add_own_via`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    Outbound,
+    Inbound,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Udp,
@@ -278,6 +285,20 @@ impl<'call> Msg<'call> {
     pub fn set_direction(&mut self, direction: Direction) -> Result<(), HostError> {
         // SAFETY: live handle.
         HostError::check(unsafe { (self.api.direction_set)(self.raw, direction.code()) })
+    }
+
+    /// ABI 1.1, PRE_PROXY: inserts siproxd's own Via for `interface` on top
+    /// (`sip_add_myvia`), as plugin_fix_DTAG does. `WrongStage` on an older host.
+    pub fn add_own_via(&mut self, interface: Interface) -> Result<(), HostError> {
+        if (self.api.struct_size as usize) < abi::SPX_HOST_API_V1_1_SIZE {
+            return Err(HostError::WrongStage);
+        }
+        let code = match interface {
+            Interface::Outbound => abi::SPX_IF_OUTBOUND,
+            Interface::Inbound => abi::SPX_IF_INBOUND,
+        };
+        // SAFETY: live handle; the table has the 1.1 fields (checked).
+        HostError::check(unsafe { (self.api.via_add_own)(self.raw, code) })
     }
 
     /// Answers the current request (DETERMINE_TARGET, PROXY_UNK) with `code`,

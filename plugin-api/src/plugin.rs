@@ -20,6 +20,13 @@ pub trait Plugin: Sized + 'static {
     const DESCRIPTION: &'static CStr;
     /// The stages to be called for: `Stage::PreProxy.bit() | Stage::Timer.bit()`.
     const STAGES: u32;
+    /// The oldest host ABI minor the plugin works with (the descriptor's
+    /// `abi_minor`): 1 if it calls an ABI 1.1 function
+    /// ([`Host::registrations`](crate::Host::registrations),
+    /// [`Host::rtp_streams`](crate::Host::rtp_streams),
+    /// [`Msg::add_own_via`](crate::Msg::add_own_via)); an older host then
+    /// refuses it at load instead of it failing later.
+    const ABI_MINOR: u16 = 0;
 
     /// Runs once, before chroot and the privilege drop: open what you need.
     /// `Err(reason)` is logged and the plugin is skipped.

@@ -59,7 +59,13 @@ fn rows() -> Vec<Row> {
             now_ms, timer_request, msg_is_request, msg_method, msg_status, msg_direction,
             msg_transport, msg_source, msg_raw, uri_get, uri_set, header_count, header_get,
             header_set, header_insert, header_remove, body_get, body_set, next_hop_set,
-            direction_set, reply, send_raw, public_addr_set,
+            direction_set, reply, send_raw, public_addr_set, registration_get,
+            rtp_stream_get, via_add_own, status_requests,
+        }
+        spx_registration { aor, contact, masq, expires_ms }
+        spx_rtp_stream {
+            client_id, call_id, call_direction, stream_direction, media_stream_no, local,
+            remote,
         }
         spx_plugin_desc {
             struct_size, abi_major, abi_minor, name, description, stages, flags, init,
@@ -98,6 +104,8 @@ fn rows() -> Vec<Row> {
         SPX_LOG_WARN,
         SPX_LOG_INFO,
         SPX_LOG_DEBUG,
+        SPX_IF_OUTBOUND,
+        SPX_IF_INBOUND,
         SPX_INDEX_ALL,
         SPX_INDEX_END,
     ));
@@ -155,12 +163,21 @@ fn rust_mirror_matches_the_c_header() {
 }
 
 #[test]
-fn v1_0_sizes_are_the_full_structs() {
+fn minor_sizes_are_prefixes_of_the_full_structs() {
     assert_eq!(
         abi::SPX_PLUGIN_DESC_V1_0_SIZE,
         size_of::<abi::spx_plugin_desc>()
     );
-    assert_eq!(abi::SPX_HOST_API_V1_0_SIZE, size_of::<abi::spx_host_api>());
+    // 1.1 appended four functions to the host table and nothing else.
+    assert_eq!(abi::SPX_HOST_API_V1_1_SIZE, size_of::<abi::spx_host_api>());
+    assert_eq!(
+        abi::SPX_HOST_API_V1_0_SIZE,
+        offset_of!(abi::spx_host_api, registration_get)
+    );
+    assert_eq!(
+        abi::SPX_HOST_API_V1_1_SIZE - abi::SPX_HOST_API_V1_0_SIZE,
+        4 * size_of::<usize>()
+    );
 }
 
 #[test]

@@ -327,6 +327,30 @@ unsafe extern "C" fn public_addr_set(_: *mut spx_host, _: *const spx_addr) -> c_
     abi::SPX_E_STAGE
 }
 
+unsafe extern "C" fn registration_get(
+    _: *mut spx_host,
+    _: usize,
+    _: *mut abi::spx_registration,
+) -> c_int {
+    abi::SPX_E_NOTFOUND
+}
+
+unsafe extern "C" fn rtp_stream_get(
+    _: *mut spx_host,
+    _: usize,
+    _: *mut abi::spx_rtp_stream,
+) -> c_int {
+    abi::SPX_E_NOTFOUND
+}
+
+unsafe extern "C" fn via_add_own(_: *mut spx_msg, _: c_int) -> c_int {
+    abi::SPX_E_STAGE
+}
+
+unsafe extern "C" fn status_requests(_: *mut spx_host) -> u64 {
+    0
+}
+
 static FAKE_API: spx_host_api = spx_host_api {
     struct_size: std::mem::size_of::<spx_host_api>() as u32,
     abi_major: 1,
@@ -358,6 +382,10 @@ static FAKE_API: spx_host_api = spx_host_api {
     reply,
     send_raw,
     public_addr_set,
+    registration_get,
+    rtp_stream_get,
+    via_add_own,
+    status_requests,
 };
 
 // ------------------------------------------------------ driving the descriptor

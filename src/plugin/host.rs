@@ -11,11 +11,14 @@
 
 use super::{
     allowed, check_descriptor, module_name, plugin_path, DescriptorFacts, HostAction, HostContext,
-    MsgCall, RefusalReason, Ticket,
+    Interface, MsgCall, RefusalReason, Ticket,
 };
 pub use super::{LoadRefusal, LogSink};
 use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
-use spx::abi::{self, spx_addr, spx_hdr, spx_host, spx_host_api, spx_msg, spx_str};
+use spx::abi::{
+    self, spx_addr, spx_hdr, spx_host, spx_host_api, spx_msg, spx_registration, spx_rtp_stream,
+    spx_str,
+};
 use spx::{Direction, HostError, LogLevel, Stage, Verdict};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::net::SocketAddr;
@@ -34,9 +37,32 @@ struct PluginHost {
     stages: u32,
     context: HostContext,
     actions: Mutex<Vec<HostAction>>,
+    /// Bytes lent by ABI 1.1 calls (registrations, streams) until the
+    /// plugin's current init/process call returns; emptied when it does.
+    /// Each value is its own allocation, so pushing never moves lent bytes.
+    lent: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl PluginHost {
+    /// Keeps `bytes` until the current plugin call returns; returns them as lent.
+    fn keep(&self, bytes: &[u8]) -> spx_str {
+        let boxed: Box<[u8]> = bytes.into();
+        let out = spx_str {
+            ptr: boxed.as_ptr().cast(),
+            len: boxed.len(),
+        };
+        self.lent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(boxed);
+        out
+    }
+
+    /// Ends the current plugin call: what it was lent is dropped.
+    fn call_returned(&self) {
+        self.lent.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// The host's own lines about this plugin go where the plugin's go.
     fn say(&self, level: LogLevel, line: &str) {
         (self.context.log)(&self.name, level, line);
@@ -146,7 +172,9 @@ impl LoadedPlugin {
     fn call_with(&mut self, stage: Stage, msg: *mut spx_msg) -> c_int {
         // SAFETY: `process` comes from a checked descriptor; `state` is what
         // its init stored; `msg` is NULL or a MsgCell living for this call.
-        unsafe { (self.process)(self.state, stage.bit(), msg) }
+        let code = unsafe { (self.process)(self.state, stage.bit(), msg) };
+        self.host.call_returned();
+        code
     }
 
     fn verdict(&mut self, stage: Stage, code: c_int) -> Verdict {
@@ -329,12 +357,14 @@ fn init(
         stages: facts.stages,
         context: context.clone(),
         actions: Mutex::default(),
+        lent: Mutex::default(),
     }));
     let handle = ptr::from_ref(host).cast_mut().cast::<spx_host>();
     let mut state = ptr::null_mut();
     // SAFETY: `init` comes from a checked descriptor; the table is static,
     // the handle lives forever, `state` is a valid slot.
     let code = unsafe { init(&HOST_API, handle, &mut state) };
+    host.call_returned();
     if code != abi::SPX_OK {
         if !state.is_null() {
             // SAFETY: the header promises fini for any state init stored.
@@ -389,6 +419,10 @@ static HOST_API: spx_host_api = spx_host_api {
     reply,
     send_raw,
     public_addr_set,
+    registration_get,
+    rtp_stream_get,
+    via_add_own,
+    status_requests,
 };
 
 /// Runs a host call that returns a status; a panic becomes `SPX_E_INVAL`.
@@ -711,4 +745,72 @@ unsafe extern "C" fn public_addr_set(h: *mut spx_host, a: *const spx_addr) -> c_
         host.push(HostAction::SetPublicAddr(addr));
         Ok(())
     })
+}
+
+// ------------------------------------------------------------------ ABI 1.1
+
+unsafe extern "C" fn registration_get(
+    h: *mut spx_host,
+    index: usize,
+    out: *mut spx_registration,
+) -> c_int {
+    status(|| {
+        let host = plugin_host(h)?;
+        // SAFETY: `out` is the plugin's struct to fill, or NULL.
+        let out = unsafe { out.as_mut() }.ok_or(HostError::Invalid)?;
+        let reg = host
+            .context
+            .state
+            .registration(index)
+            .ok_or(HostError::NotFound)?;
+        *out = spx_registration {
+            aor: host.keep(reg.aor.as_bytes()),
+            contact: host.keep(reg.contact.as_bytes()),
+            masq: host.keep(reg.masq.as_bytes()),
+            expires_ms: host.context.millis_at(reg.expires_at),
+        };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn rtp_stream_get(
+    h: *mut spx_host,
+    index: usize,
+    out: *mut spx_rtp_stream,
+) -> c_int {
+    status(|| {
+        let host = plugin_host(h)?;
+        // SAFETY: `out` is the plugin's struct to fill, or NULL.
+        let out = unsafe { out.as_mut() }.ok_or(HostError::Invalid)?;
+        let stream = host
+            .context
+            .state
+            .rtp_stream(index)
+            .ok_or(HostError::NotFound)?;
+        *out = spx_rtp_stream {
+            client_id: host.keep(stream.client_id.as_bytes()),
+            call_id: host.keep(stream.call_id.as_bytes()),
+            call_direction: stream.call_direction.code(),
+            stream_direction: stream.stream_direction.code(),
+            media_stream_no: stream.media_stream_no,
+            local: spx_addr::from(stream.local),
+            remote: spx_addr::from(stream.remote),
+        };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn via_add_own(m: *mut spx_msg, interface: c_int) -> c_int {
+    status(|| {
+        let interface = match interface {
+            abi::SPX_IF_OUTBOUND => Interface::Outbound,
+            abi::SPX_IF_INBOUND => Interface::Inbound,
+            _ => return Err(HostError::Invalid),
+        };
+        ticket_mut(m, MsgCall::AddOwnVia)?.add_own_via(interface)
+    })
+}
+
+unsafe extern "C" fn status_requests(h: *mut spx_host) -> u64 {
+    catch_unwind(|| plugin_host(h).map_or(0, |host| host.context.status_requests())).unwrap_or(0)
 }

@@ -14,6 +14,7 @@ use spx::{Direction, HostError, LogLevel, Transport};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +22,58 @@ pub use host::{fini_all, load_all, LoadedPlugin};
 
 /// Where plugin log lines go: `(plugin name, level, line)`.
 pub type LogSink = Arc<dyn Fn(&str, LogLevel, &str) + Send + Sync>;
+
+/// One active, unexpired registration, as the proxy core shows it to plugins
+/// (ABI 1.1 `registration_get`; upstream's `urlmap[]` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registration {
+    /// `reg_url`: the address of record.
+    pub aor: String,
+    /// `true_url`: the UA's own Contact.
+    pub contact: String,
+    /// `masq_url`: the Contact registered upstream.
+    pub masq: String,
+    pub expires_at: Instant,
+}
+
+/// One active RTP stream (ABI 1.1 `rtp_stream_get`; upstream's
+/// `rtp_proxytable[]` entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtpStream {
+    pub client_id: String,
+    /// `number@host`.
+    pub call_id: String,
+    /// `RequestIncoming` or `RequestOutgoing` (upstream's `DIR_INCOMING/OUTGOING`).
+    pub call_direction: Direction,
+    pub stream_direction: Direction,
+    pub media_stream_no: u32,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+/// Daemon state plugins may read (ABI 1.1), provided by the proxy core.
+/// Both default to "nothing", so a core that has not wired them yet shows
+/// plugins no registrations and no streams.
+pub trait HostState: Send + Sync {
+    /// The `index`th active, unexpired registration.
+    fn registration(&self, _index: usize) -> Option<Registration> {
+        None
+    }
+    /// The `index`th active RTP stream.
+    fn rtp_stream(&self, _index: usize) -> Option<RtpStream> {
+        None
+    }
+}
+
+/// `siproxd`'s own interfaces for `via_add_own` (`IF_OUTBOUND`, `IF_INBOUND`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interface {
+    Outbound,
+    Inbound,
+}
+
+struct NoState;
+impl HostState for NoState {}
 
 /// What the daemon lends every plugin: its config lines and a log sink.
 /// Cheap to clone: each loaded plugin keeps one until the process ends.
@@ -30,6 +83,9 @@ pub struct HostContext {
     config: Arc<[(String, String)]>,
     log: LogSink,
     epoch: Instant,
+    state: Arc<dyn HostState>,
+    /// SIGUSR1 count, for plugins polling it (ABI 1.1 `status_requests`).
+    status_requests: Arc<AtomicU64>,
 }
 
 impl HostContext {
@@ -43,7 +99,26 @@ impl HostContext {
             config: config.into(),
             log,
             epoch: Instant::now(),
+            state: Arc::new(NoState),
+            status_requests: Arc::default(),
         }
+    }
+
+    /// The daemon calls this on each SIGUSR1 (status request); plugins
+    /// such as plugin_stats see the count grow at their next TIMER call.
+    /// Clones of this context share the count.
+    pub fn note_status_request(&self) {
+        self.status_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn status_requests(&self) -> u64 {
+        self.status_requests.load(Ordering::Relaxed)
+    }
+
+    /// Lets plugins read registrations and RTP streams (ABI 1.1).
+    pub fn with_state(mut self, state: Arc<dyn HostState>) -> HostContext {
+        self.state = state;
+        self
     }
 
     /// Replaces the log sink (tests, or the daemon's own logger).
@@ -63,6 +138,11 @@ impl HostContext {
 
     fn millis(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `now_ms` scale (milliseconds since the epoch of this context) for an instant.
+    fn millis_at(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -127,6 +207,12 @@ pub trait Ticket {
         reason: Option<&[u8]>,
         extra: &[(&[u8], &[u8])],
     ) -> Result<(), HostError>;
+    /// ABI 1.1: insert siproxd's own Via for `interface` on top (upstream's
+    /// `sip_add_myvia`), so the core's own-Via removal finds it
+    /// (plugin_fix_DTAG). The default answers `NotFound`: no own Via known.
+    fn add_own_via(&mut self, _interface: Interface) -> Result<(), HostError> {
+        Err(HostError::NotFound)
+    }
 }
 
 /// The kinds of message calls, for the stage rules in [`allowed`].
@@ -142,6 +228,8 @@ pub enum MsgCall {
     SetDirection,
     /// `reply` (requests only, checked separately).
     Reply,
+    /// `via_add_own` (ABI 1.1).
+    AddOwnVia,
 }
 
 /// Which message calls a stage allows (header: "Message calls return
@@ -160,7 +248,7 @@ pub fn allowed(call: MsgCall, stage: u32) -> bool {
     match call {
         MsgCall::Raw => stage == abi::SPX_STAGE_PROCESS_RAW || parsed,
         MsgCall::Read | MsgCall::Edit => parsed,
-        MsgCall::SetDirection => stage == abi::SPX_STAGE_PRE_PROXY,
+        MsgCall::SetDirection | MsgCall::AddOwnVia => stage == abi::SPX_STAGE_PRE_PROXY,
         MsgCall::Reply => {
             stage == abi::SPX_STAGE_DETERMINE_TARGET || stage == abi::SPX_STAGE_PROXY_UNK
         }
@@ -415,10 +503,10 @@ mod tests {
             ),
             (
                 DescriptorFacts {
-                    abi_minor: 1,
+                    abi_minor: 2,
                     ..good()
                 },
-                "built for ABI 1.1, this siproxd speaks ABI 1.0",
+                "built for ABI 1.2, this siproxd speaks ABI 1.1",
             ),
             (
                 DescriptorFacts {
