@@ -20,9 +20,11 @@ use crate::net::dns::ResolverConfig;
 use crate::net::event_loop::{self, EventLoop, InterfaceWatch, SipSockets};
 use crate::net::iface;
 use crate::plugin::chain::{PluginChain, SharedChain};
+use crate::plugin::state::Snapshot;
 use crate::proxy::{Proxy, Secrets};
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// Exit status for an unknown option or a missing argument (as getopt users expect).
 pub const EXIT_USAGE: i32 = 2;
@@ -290,6 +292,8 @@ pub struct Running {
     config_file: Rereadable,
     pwfile: Option<Rereadable>,
     secrets: Secrets,
+    /// The plugins' host context, which counts SIGUSR1 for plugin_stats.
+    plugin_host: Option<crate::plugin::HostContext>,
     started: Instant,
 }
 
@@ -334,8 +338,9 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
         pre.host_outbound,
         pre.resolver,
     )?;
-    if let Some(chain) = plugins {
-        event_loop.set_plugins(chain);
+    let plugin_host = plugins.as_ref().map(|p| p.host.clone());
+    if let Some(p) = plugins {
+        event_loop.set_plugins(p.chain, p.state);
     }
     if let Some(port) = debug_port {
         port.serve();
@@ -358,6 +363,7 @@ pub fn start(opts: Options, config_path: PathBuf, loaded: Loaded) -> Result<Runn
         config_file: pre.config_file,
         pwfile: pre.pwfile,
         secrets: pre.secrets,
+        plugin_host,
         started: Instant::now(),
     })
 }
@@ -388,7 +394,7 @@ fn build_event_loop(
 /// Loads `load_plugin` from `plugindir` in order and runs their `init` with
 /// the `plugin_*` lines. A missing or refused plugin is logged and the
 /// daemon runs on, as upstream.
-fn load_plugins(cfg: &Config) -> Option<SharedChain> {
+fn load_plugins(cfg: &Config) -> Option<Plugins> {
     if cfg.load_plugin.is_empty() {
         return None;
     }
@@ -397,20 +403,26 @@ fn load_plugins(cfg: &Config) -> Option<SharedChain> {
         .iter()
         .map(|l| (l.key.clone(), l.value.clone()))
         .collect();
-    let host = crate::plugin::HostContext::new(lines);
+    let state = Arc::new(Snapshot::default());
+    let host = crate::plugin::HostContext::new(lines).with_state(state.clone());
     let dir = cfg.plugindir.as_deref().unwrap_or("");
     let (loaded, refused) = crate::plugin::load_all(dir, &cfg.load_plugin, &host);
     for refusal in &refused {
         log::error!("{refusal}");
     }
-    for plugin in &loaded {
-        log::info!(
-            "plugin {} loaded from {}",
-            plugin.name(),
-            plugin.path().display()
-        );
-    }
-    Some(SharedChain(Rc::new(RefCell::new(PluginChain::new(loaded)))))
+    Some(Plugins {
+        chain: SharedChain(Rc::new(RefCell::new(PluginChain::new(loaded)))),
+        host,
+        state,
+    })
+}
+
+/// The loaded plugins with what the daemon shares with them.
+struct Plugins {
+    chain: SharedChain,
+    /// Counts SIGUSR1 for plugin_stats (ABI 1.1 `status_requests`).
+    host: crate::plugin::HostContext,
+    state: Arc<Snapshot>,
 }
 
 fn load_registrations(cfg: &Config, proxy: &mut Proxy) {
@@ -549,6 +561,10 @@ impl Running {
             }
             Event::Status | Event::Dump => {
                 log::info!("{}", self.status_line());
+                if let Some(host) = &self.plugin_host {
+                    // plugin_stats dumps on SIGUSR1 (upstream installs its own handler).
+                    host.note_status_request();
+                }
                 false
             }
         }

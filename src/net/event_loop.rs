@@ -26,7 +26,8 @@ use crate::net::dns::{self, Query, Resolved, ResolverConfig, ResolverThread, Srv
 use crate::net::rtp_relay::{RelayConfig, RelayEvent, RtpRelay};
 use crate::net::tcp::{TcpConnections, TcpEvent, TcpSettings};
 use crate::net::{iface, sockets};
-use crate::plugin::chain::SharedChain;
+use crate::plugin::chain::{OwnAddresses, SharedChain};
+use crate::plugin::state::Snapshot;
 use crate::plugin::HostAction;
 use crate::proxy::{Destination, Interfaces, Now, Proxy, RtpCommand, Transmit, Transport};
 
@@ -249,6 +250,9 @@ pub struct EventLoop {
     registration_file: Option<PathBuf>,
     autosave: Option<(Duration, Instant)>,
     plugins: Option<SharedChain>,
+    /// What plugins read of registrations and streams, and when it is next refreshed.
+    plugin_state: Option<(Arc<Snapshot>, Instant)>,
+    listen_port: u16,
     /// When the plugin TIMER stage runs next (every 5 s, or sooner on request).
     plugin_timer: Instant,
     counters: ShellCounters,
@@ -297,16 +301,34 @@ impl EventLoop {
                 (every, now + every)
             }),
             plugins: None,
+            plugin_state: None,
+            listen_port: cfg.sip_listen_port,
             plugin_timer: now + TICK,
             counters: ShellCounters::default(),
             buf: vec![0; 65536],
         })
     }
 
-    /// Installs the loaded plugins as the core's stage hooks.
-    pub fn set_plugins(&mut self, chain: SharedChain) {
+    /// Installs the loaded plugins as the core's stage hooks, with the
+    /// snapshot of state they may read.
+    pub fn set_plugins(&mut self, chain: SharedChain, state: Arc<Snapshot>) {
         self.proxy.set_hooks(Box::new(chain.clone()));
+        state.refresh(&self.proxy, now());
+        self.plugin_state = Some((state, Instant::now() + IFACE_CHECK));
         self.plugins = Some(chain);
+        self.tell_plugins_addresses();
+    }
+
+    /// The chain's copy of our addresses, for plugins adding our Via.
+    fn tell_plugins_addresses(&self) {
+        if let Some(chain) = &self.plugins {
+            let ifaces = self.ifaces.interfaces();
+            chain.0.borrow_mut().set_own_addresses(OwnAddresses {
+                inbound: ifaces.inbound,
+                outbound: ifaces.advertised_outbound(),
+                listen_port: self.listen_port,
+            });
+        }
     }
 
     /// The proxy core, for status and reconfiguration.
@@ -427,6 +449,7 @@ impl EventLoop {
                 HostAction::SetPublicAddr(addr) => {
                     if let Some(fresh) = self.ifaces.set_host_outbound(addr.ip()) {
                         self.proxy.set_interfaces(fresh);
+                        self.tell_plugins_addresses();
                     }
                 }
                 HostAction::Timer { after_ms } => {
@@ -564,6 +587,13 @@ impl EventLoop {
         self.on_tcp_events(out);
         if let Some(fresh) = self.ifaces.check(instant) {
             self.proxy.set_interfaces(fresh);
+            self.tell_plugins_addresses();
+        }
+        if let Some((state, due)) = &mut self.plugin_state {
+            if *due <= instant {
+                *due = instant + IFACE_CHECK;
+                state.refresh(&self.proxy, now());
+            }
         }
         if let Some(host) = self.ifaces.host_outbound_query(instant) {
             // A port skips SRV: only the name's A/AAAA records matter here.

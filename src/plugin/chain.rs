@@ -19,14 +19,25 @@ use std::rc::Rc;
 
 use spx::{HostError, Stage, Verdict as PluginVerdict};
 
-use super::{HostAction, LoadedPlugin, Ticket};
+use super::{HostAction, Interface, LoadedPlugin, Ticket};
 use crate::proxy::{self, Destination, StageHooks, Transmit, Verdict};
 use crate::sip::Message;
+
+/// The proxy's own addresses, for a plugin that adds the proxy's Via
+/// (ABI 1.1 `via_add_own`, upstream's `sip_add_myvia`; plugin_fix_DTAG).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OwnAddresses {
+    pub inbound: Option<std::net::IpAddr>,
+    /// The advertised WAN address (`host_outbound` or the interface's).
+    pub outbound: Option<std::net::IpAddr>,
+    pub listen_port: u16,
+}
 
 /// The loaded plugins, and what they asked the daemon to do.
 pub struct PluginChain {
     plugins: Vec<LoadedPlugin>,
     actions: Vec<HostAction>,
+    own: OwnAddresses,
 }
 
 impl PluginChain {
@@ -34,7 +45,13 @@ impl PluginChain {
         PluginChain {
             plugins,
             actions: Vec::new(),
+            own: OwnAddresses::default(),
         }
+    }
+
+    /// The proxy's addresses changed (start, PPPoE redial, STUN).
+    pub fn set_own_addresses(&mut self, own: OwnAddresses) {
+        self.own = own;
     }
 
     /// How many plugins are loaded.
@@ -76,7 +93,27 @@ impl PluginChain {
         ticket: &mut dyn Ticket,
         stops_on: &[PluginVerdict],
     ) -> PluginVerdict {
-        for plugin in &mut self.plugins {
+        Self::run_plugins(&mut self.plugins, stage, ticket, stops_on)
+    }
+
+    /// [`PluginChain::run`] for a parsed message.
+    fn run_msg(
+        &mut self,
+        stage: Stage,
+        ticket: &mut proxy::Ticket,
+        stops_on: &[PluginVerdict],
+    ) -> PluginVerdict {
+        let mut msg = MsgTicket(ticket, self.own);
+        Self::run_plugins(&mut self.plugins, stage, &mut msg, stops_on)
+    }
+
+    fn run_plugins(
+        plugins: &mut [LoadedPlugin],
+        stage: Stage,
+        ticket: &mut dyn Ticket,
+        stops_on: &[PluginVerdict],
+    ) -> PluginVerdict {
+        for plugin in plugins {
             let verdict = plugin.process(stage, Some(&mut *ticket));
             if stops_on.contains(&verdict) {
                 return verdict;
@@ -116,41 +153,31 @@ impl StageHooks for SharedChain {
     }
 
     fn validate(&mut self, ticket: &mut proxy::Ticket) -> Verdict {
-        let verdict = self.0.borrow_mut().run(
-            Stage::Validate,
-            &mut MsgTicket(ticket),
-            &[PluginVerdict::Drop],
-        );
-        core_verdict(verdict)
+        let stops = [PluginVerdict::Drop];
+        core_verdict(self.0.borrow_mut().run_msg(Stage::Validate, ticket, &stops))
     }
 
     fn determine_target(&mut self, ticket: &mut proxy::Ticket) -> Verdict {
         let stops = [PluginVerdict::SipSent];
-        let verdict =
+        core_verdict(
             self.0
                 .borrow_mut()
-                .run(Stage::DetermineTarget, &mut MsgTicket(ticket), &stops);
-        core_verdict(verdict)
+                .run_msg(Stage::DetermineTarget, ticket, &stops),
+        )
     }
 
     fn pre_proxy(&mut self, ticket: &mut proxy::Ticket) {
-        self.0
-            .borrow_mut()
-            .run(Stage::PreProxy, &mut MsgTicket(ticket), &[]);
+        self.0.borrow_mut().run_msg(Stage::PreProxy, ticket, &[]);
     }
 
     fn proxy_unknown(&mut self, ticket: &mut proxy::Ticket) {
-        self.0.borrow_mut().run(
-            Stage::ProxyUnk,
-            &mut MsgTicket(ticket),
-            &[PluginVerdict::SipSent],
-        );
+        self.0
+            .borrow_mut()
+            .run_msg(Stage::ProxyUnk, ticket, &[PluginVerdict::SipSent]);
     }
 
     fn post_proxy(&mut self, ticket: &mut proxy::Ticket) {
-        self.0
-            .borrow_mut()
-            .run(Stage::PostProxy, &mut MsgTicket(ticket), &[]);
+        self.0.borrow_mut().run_msg(Stage::PostProxy, ticket, &[]);
     }
 }
 
@@ -268,8 +295,8 @@ impl Ticket for RawTicket<'_> {
     }
 }
 
-/// A parsed message on its way through the core.
-struct MsgTicket<'a>(&'a mut proxy::Ticket);
+/// A parsed message on its way through the core, and the proxy's addresses.
+struct MsgTicket<'a>(&'a mut proxy::Ticket, OwnAddresses);
 
 impl MsgTicket<'_> {
     fn msg(&self) -> &Message {
@@ -352,6 +379,26 @@ impl Ticket for MsgTicket<'_> {
         self.0.direction = core_direction(direction);
         Ok(())
     }
+    fn add_own_via(&mut self, interface: Interface) -> Result<(), HostError> {
+        let ip = match interface {
+            Interface::Outbound => self.1.outbound,
+            Interface::Inbound => self.1.inbound,
+        }
+        .ok_or(HostError::NotFound)?;
+        let transport = match self.0.transport {
+            proxy::Transport::Udp => "UDP",
+            proxy::Transport::Tcp => "TCP",
+        };
+        let branch = reply_tag(self.msg());
+        let via = format!(
+            "SIP/2.0/{transport} {}:{};branch=z9hG4bK{branch}",
+            crate::proxy::route::host_of(ip),
+            self.1.listen_port
+        );
+        self.0.msg.add_via_top(via.as_bytes());
+        Ok(())
+    }
+
     fn reply(
         &mut self,
         code: u16,

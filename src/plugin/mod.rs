@@ -8,6 +8,7 @@
 
 pub mod chain;
 pub mod host;
+pub mod state;
 
 use spx::abi;
 use spx::{Direction, HostError, LogLevel, Transport};

@@ -373,6 +373,11 @@ impl Proxy {
         self.rtp.record_activity(stream, at);
     }
 
+    /// The RTP table, read-only (plugin status, tests).
+    pub fn rtp_table(&self) -> &RtpTable {
+        &self.rtp
+    }
+
     /// The relay could not open `stream` (its port is taken by another
     /// process): release the stream's ports here and close it in the relay.
     /// The call already carries our SDP, so its media is lost; the log

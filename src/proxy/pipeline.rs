@@ -8,6 +8,7 @@ use crate::sip::Message;
 
 use super::acl::Access;
 use super::action::{Direction, Now, Ticket, Transport, Verdict};
+use super::direction;
 use super::{registrar, request, response, Proxy};
 
 /// Runs one message through every stage.
@@ -71,6 +72,11 @@ fn dispatch(p: &mut Proxy, now: Now, ticket: &mut Ticket, access: Access) {
     if ticket.msg.is_request() && !hop_checks(p, ticket) {
         return;
     }
+    // Upstream's DETERMINE_TARGET plugins find the direction themselves
+    // (sip_find_direction); we find it for them, so that shortdial and
+    // defaulttarget can tell an outgoing call from an unknown one.
+    ticket.direction =
+        direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall).direction;
     if p.hooks.determine_target(ticket) == Verdict::Sent {
         return;
     }

@@ -414,6 +414,15 @@ impl RtpTable {
         })
     }
 
+    /// Every open stream, in id order (for the status of plugins, e.g. plugin_stats).
+    pub fn streams(&self) -> Vec<(StreamId, StreamInfo)> {
+        let mut ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        ids.sort_by_key(|id| id.0);
+        ids.into_iter()
+            .filter_map(|id| Some((id, self.stream(id)?)))
+            .collect()
+    }
+
     /// An SDP `m=` section passing through (offer, answer, early media, re-INVITE).
     /// Opens the stream on first sight, allocates the other leg's relay port if needed,
     /// records this leg's peer. Mirrors proxy.c:proxy_rewrite_invitation_body → rtp_start_fwd.
