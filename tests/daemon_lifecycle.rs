@@ -128,6 +128,18 @@ fn send(pid: i32, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig).unwrap();
 }
 
+/// The bound: SIGTERM ends the daemon within 2 s.
+fn gone_within_2s(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while alive(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "pid {pid} still alive 2 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The Uid:/Gid:/Groups: lines of /proc/<pid>/status.
 fn ids(pid: i32) -> (Vec<u32>, Vec<u32>, String) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -196,14 +208,7 @@ fn daemonized_as_nobody_with_signals() {
     assert!(alive(pid));
 
     send(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "pid {pid} still alive 2 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gone_within_2s(pid);
     log.wait_for("exiting with status 0");
     assert!(!pid_path.exists(), "pid file left behind");
 }
@@ -279,14 +284,7 @@ fn chroot_jail_with_a_relative_pid_file() {
     let log = LogTap::connect(port);
     log.wait_for("debug_port: client");
     send(pid, nix::sys::signal::Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while alive(pid) {
-        assert!(
-            Instant::now() < deadline,
-            "pid {pid} still alive 2 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gone_within_2s(pid);
     assert!(!pid_path.exists(), "pid file left in the jail");
     // Saved at shutdown, inside the jail, in upstream's format.
     let saved = std::fs::read_to_string(jail.0.join("siproxd_registrations")).unwrap();
