@@ -10,7 +10,7 @@
 mod plugins_common;
 mod proxy_common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use plugins_common::PluginNet;
@@ -181,7 +181,8 @@ Content-Length: 0
     let out = p.net.one();
     assert_eq!(out.to.to_string(), "198.51.100.3:5060");
     assert!(
-        out.bytes.starts_with(b"INVITE sip:*03@198.51.100.3 SIP/2.0\r\n"),
+        out.bytes
+            .starts_with(b"INVITE sip:*03@198.51.100.3 SIP/2.0\r\n"),
         "{}",
         String::from_utf8_lossy(&out.bytes)
     );
@@ -226,9 +227,11 @@ Content-Length: 0
     );
     assert_eq!(
         p.take_log(),
-        ["plugin_defaulttarget Info: Unknown Target [rcvd IP=198.51.100.3:5060], \
+        [
+            "plugin_defaulttarget Info: Unknown Target [rcvd IP=198.51.100.3:5060], \
           From: bob@198.51.100.3, redirecting To: nobody@198.51.100.1 -> \
-          sip:operator@198.51.100.3:5060"]
+          sip:operator@198.51.100.3:5060"
+        ]
     );
     // A call for alice (registered) is not touched.
     p.net.send(
@@ -518,11 +521,14 @@ fn logcall_logs_an_outgoing_call() {
         phone(),
         &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", ""),
     );
-    p.net.expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
+    p.net
+        .expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
     assert_eq!(
         p.take_log(),
-        ["plugin_logcall Info: Outgoing (INVITE) Call: alice@example.test -> bob@198.51.100.3 \
-          [Req: bob@198.51.100.3] [IP: 10.99.0.10:5060] [CID: call1@10.99.0.10]"]
+        [
+            "plugin_logcall Info: Outgoing (INVITE) Call: alice@example.test -> bob@198.51.100.3 \
+          [Req: bob@198.51.100.3] [IP: 10.99.0.10:5060] [CID: call1@10.99.0.10]"
+        ]
     );
 }
 
@@ -543,7 +549,8 @@ plugin_stats_filename = {}
         phone(),
         &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", ""),
     );
-    p.net.expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
+    p.net
+        .expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
     p.refresh();
     // -1: only on SIGUSR1.
     p.timer();
@@ -586,4 +593,286 @@ plugin_stats_filename = {}
         p.take_log(),
         ["plugin_stats Info: plugin_stats is initialized and armed"]
     );
+}
+
+/// An authenticated REGISTER from alice's phone, attempt `n`.
+fn auth_register(n: u32) -> String {
+    format!(
+        "REGISTER sip:198.51.100.2 SIP/2.0
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-bl-{n}
+Max-Forwards: 70
+From: <sip:alice@example.test>;tag=r{n}
+To: <sip:alice@example.test>
+Call-ID: bl1@10.99.0.10
+CSeq: {n} REGISTER
+Contact: <sip:alice@10.99.0.10:5060>
+Authorization: Digest username=\"alice\", realm=\"example.test\", nonce=\"n1\", uri=\"sip:198.51.100.2\", response=\"00000000000000000000000000000000\"
+Expires: 600
+Content-Length: 0
+
+"
+    )
+}
+
+/// The registrar's `status` answer to `auth_register(n)`.
+fn register_answer(n: u32, status: &str) -> String {
+    let b = branch_for(&format!("z9hG4bK-bl-{n}"));
+    format!(
+        "SIP/2.0 {status}
+Via: SIP/2.0/UDP 198.51.100.1:5060;branch={b}
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-bl-{n}
+From: <sip:alice@example.test>;tag=r{n}
+To: <sip:alice@example.test>;tag=srv{n}
+Call-ID: bl1@10.99.0.10
+CSeq: {n} REGISTER
+Content-Length: 0
+
+"
+    )
+}
+
+/// Sends attempt `n` and asserts the proxy forwarded it to the registrar.
+fn register_passes(p: &mut PluginNet, n: u32) {
+    p.net.send(phone(), &auth_register(n));
+    let out = p.net.one();
+    assert_eq!(out.to.to_string(), "198.51.100.2:5060");
+    assert!(out
+        .bytes
+        .starts_with(b"REGISTER sip:198.51.100.2 SIP/2.0\r\n"));
+}
+
+#[test]
+fn blacklist_blocks_after_the_failures_and_unblocks_after_the_duration() {
+    let db = plugins_common::scratch("blacklist-db").join("blacklist.sqlite");
+    let mut p = PluginNet::new(
+        "blacklist",
+        &format!(
+            "load_plugin = plugin_blacklist.la
+plugin_blacklist_dbpath = {}
+plugin_blacklist_hitcount = 2
+plugin_blacklist_duration = 1
+",
+            db.display()
+        ),
+    );
+    p.take_log();
+    // Three refused registrations (failcount 3 > hitcount 2) …
+    for n in 1..=3 {
+        register_passes(&mut p, n);
+        p.net
+            .send(registrar(), &register_answer(n, "403 Forbidden"));
+        assert_eq!(p.net.one().to.to_string(), "10.99.0.10:5060");
+    }
+    assert_eq!(p.take_log(), Vec::<String>::new());
+    // … and the fourth goes nowhere.
+    p.net.send(phone(), &auth_register(4));
+    p.net.expect_nothing();
+    assert_eq!(
+        p.take_log(),
+        ["plugin_blacklist Info: UAC with IP 10.99.0.10 [sip:alice@example.test] is blocked"]
+    );
+    // Other requests of that UA are blocked too; another UA is not.
+    p.net.send(
+        phone(),
+        &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", ""),
+    );
+    p.net.expect_nothing();
+    p.take_log();
+
+    // Expiry runs on every 12th TIMER tick; `lastseen` (unix seconds) must
+    // be more than `duration` (1 s) old.
+    std::thread::sleep(Duration::from_millis(2100));
+    for _ in 0..11 {
+        p.timer();
+    }
+    p.net.send(phone(), &auth_register(5));
+    p.net.expect_nothing();
+    p.take_log();
+    std::thread::sleep(Duration::from_millis(2100));
+    p.timer();
+    register_passes(&mut p, 6);
+    p.net.send(registrar(), &register_answer(6, "200 OK"));
+    assert_eq!(p.net.one().to.to_string(), "10.99.0.10:5060");
+    assert_eq!(p.take_log(), Vec::<String>::new());
+}
+
+/// A STUN Binding success response to `request` (RFC 5389) with an
+/// XOR-MAPPED-ADDRESS of `mapped`, built by hand.
+fn binding_success(request: &[u8], mapped: SocketAddr) -> Vec<u8> {
+    let SocketAddr::V4(mapped) = mapped else {
+        panic!("IPv4 only")
+    };
+    assert_eq!(request.len(), 20, "a Binding Request without attributes");
+    assert_eq!(request[..2], [0x00, 0x01], "a Binding Request");
+    let mut out = vec![0x01, 0x01, 0x00, 12];
+    out.extend_from_slice(&request[4..20]); // magic cookie and transaction ID
+    out.extend_from_slice(&[0x00, 0x20, 0x00, 8, 0x00, 0x01]);
+    out.extend_from_slice(&(mapped.port() ^ 0x2112).to_be_bytes());
+    out.extend_from_slice(&(u32::from(*mapped.ip()) ^ 0x2112_a442).to_be_bytes());
+    out
+}
+
+/// A STUN server on loopback answering every Binding Request with `mapped`.
+fn stun_server(mapped: SocketAddr) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let _ = socket.send_to(&binding_success(&buf[..n], mapped), from);
+        }
+    });
+    addr
+}
+
+/// The SendRaw datagrams among the chain's actions (and nothing else).
+fn sent_raw(p: &PluginNet) -> Vec<(SocketAddr, Vec<u8>)> {
+    p.take_actions()
+        .into_iter()
+        .map(|a| match a {
+            HostAction::SendRaw { to, data } => (to, data),
+            other => panic!("unexpected action {other:?}"),
+        })
+        .collect()
+}
+
+/// The REGISTER fixture as the proxy forwards it when it advertises `wan`.
+fn register_out(wan: &str) -> String {
+    let b = branch_for("z9hG4bK-reg-1");
+    format!(
+        "REGISTER sip:example.test SIP/2.0
+Via: SIP/2.0/UDP {wan}:5060;branch={b}
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-reg-1
+Max-Forwards: 69
+From: <sip:alice@example.test>;tag=r1
+To: <sip:alice@example.test>
+Call-ID: reg1@10.99.0.10
+CSeq: 1 REGISTER
+Contact: <sip:alice@{wan}>;+sip.instance=\"<urn:uuid:1>\"
+Expires: 600
+User-Agent: sipp-reg
+Content-Length: 0
+
+"
+    )
+}
+
+fn example_test() -> siproxd::proxy::Destination {
+    siproxd::proxy::Destination::Name {
+        host: "example.test".into(),
+        port: None,
+    }
+}
+
+#[test]
+fn stun_sets_the_advertised_address_from_the_servers_answer() {
+    let public: SocketAddr = "203.0.113.77:40000".parse().unwrap();
+    let server = stun_server(public);
+    let mut p = PluginNet::new(
+        "stun",
+        &format!(
+            "load_plugin = plugin_stun.la
+plugin_stun_server = 127.0.0.1
+plugin_stun_port = {}
+plugin_stun_period = 300
+",
+            server.port()
+        ),
+    );
+    p.timer();
+    let sent = sent_raw(&p);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (to, request) = &sent[0];
+    assert_eq!(*to, server);
+    // The event loop would send it from the SIP socket; a loopback socket here.
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    client.send_to(request, server).unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, from) = client.recv_from(&mut buf).unwrap();
+    assert_eq!(from, server);
+    // The answer arrives on the SIP socket: consumed at PROCESS_RAW.
+    p.net.send_bytes(server, Transport::Udp, &buf[..n]);
+    p.net.expect_nothing();
+    assert_eq!(p.take_actions(), [HostAction::SetPublicAddr(public)]);
+    assert_eq!(
+        p.take_log(),
+        [
+            format!("plugin_stun Debug: STUN: Binding Request sent to {server}"),
+            "plugin_stun Info: STUN: public IP has changed to 203.0.113.77".to_string(),
+        ]
+    );
+    // What the event loop does with it.
+    let ifaces = Interfaces {
+        host_outbound: Some(public.ip()),
+        ..interfaces()
+    };
+    p.net.proxy.set_interfaces(ifaces);
+    p.chain.0.borrow_mut().set_own_addresses(OwnAddresses {
+        inbound: ifaces.inbound,
+        outbound: Some(public.ip()),
+        listen_port: 5060,
+    });
+    p.net.send(phone(), REGISTER);
+    p.net.expect_to(
+        example_test(),
+        Transport::Udp,
+        &register_out("203.0.113.77"),
+    );
+    // Answered: nothing more until the period is over.
+    p.timer();
+    assert_eq!(sent_raw(&p), []);
+}
+
+#[test]
+fn stun_retries_a_server_that_never_answers() {
+    // Bound, never read: the requests go nowhere.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap();
+    let mut p = PluginNet::new(
+        "stun-silent",
+        &format!(
+            "load_plugin = plugin_stun.la
+plugin_stun_server = 127.0.0.1
+plugin_stun_port = {}
+",
+            server.port()
+        ),
+    );
+    p.take_log();
+    p.timer();
+    let first = sent_raw(&p);
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].0, server);
+    // Not again before the retry interval (10 s on the plugin's clock, the
+    // host's real `now_ms`: TestNet time does not reach plugins).
+    p.timer();
+    assert_eq!(sent_raw(&p), []);
+    std::thread::sleep(Duration::from_millis(10_100));
+    p.timer();
+    let second = sent_raw(&p);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(second[0].0, server);
+    assert_ne!(second[0].1, first[0].1, "a new transaction ID");
+    assert_eq!(
+        p.take_log(),
+        [
+            format!("plugin_stun Debug: STUN: Binding Request sent to {server}"),
+            format!(
+                "plugin_stun Warn: STUN: no answer from server {server} ({server}); \
+                 retrying every 10 s"
+            ),
+            format!("plugin_stun Debug: STUN: Binding Request sent to {server}"),
+        ]
+    );
+    // SIP goes on with the configured address.
+    p.net.send(phone(), REGISTER);
+    p.net.expect_to(
+        example_test(),
+        Transport::Udp,
+        &register_out("198.51.100.1"),
+    );
+    drop(silent);
 }
