@@ -901,3 +901,163 @@ plugin_stun_port = {}
     );
     drop(silent);
 }
+
+#[test]
+fn prefix_redirects_an_outgoing_call_to_the_prefixed_number() {
+    let mut p = registered(
+        "prefix",
+        "load_plugin = plugin_prefix.la
+plugin_prefix_akey = 0
+",
+    );
+    p.net.send(
+        phone(),
+        &invite("sip:5551234@198.51.100.3", "sip:5551234@198.51.100.3", ""),
+    );
+    p.net.expect(
+        phone(),
+        Transport::Udp,
+        "SIP/2.0 302 Moved Temporarily
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-inv-1
+From: \"alice\" <sip:alice@example.test>;tag=c1
+To: <sip:5551234@198.51.100.3>;tag=05249f7473321ae3
+Call-ID: call1@10.99.0.10
+CSeq: 1 INVITE
+Contact: <sip:05551234@198.51.100.3;redirected=prefix>
+Content-Length: 0
+
+",
+    );
+    assert_eq!(
+        p.take_log(),
+        ["plugin_prefix Info: redirecting 5551234 -> 05551234"]
+    );
+    // The phone's ACK for the 302 ends there.
+    p.net.send(
+        phone(),
+        &ack(
+            "sip:5551234@198.51.100.3",
+            "sip:5551234@198.51.100.3",
+            "05249f7473321ae3",
+        ),
+    );
+    p.net.expect_nothing();
+    // The phone follows the redirect: marked, so it goes out as it is.
+    p.net.send(
+        phone(),
+        &invite(
+            "sip:05551234@198.51.100.3;redirected=prefix",
+            "sip:5551234@198.51.100.3",
+            "",
+        ),
+    );
+    let out = p.net.one();
+    assert_eq!(out.to.to_string(), "198.51.100.3:5060");
+    assert!(
+        out.bytes
+            .starts_with(b"INVITE sip:05551234@198.51.100.3;redirected=prefix SIP/2.0\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out.bytes)
+    );
+    assert_eq!(p.take_log(), Vec::<String>::new());
+}
+
+#[test]
+fn prefix_rewrite_mode_prefixes_the_request_uri_in_place() {
+    let mut p = registered(
+        "prefix-rewrite",
+        "load_plugin = plugin_prefix.la
+plugin_prefix_akey = 0
+plugin_prefix_mode = rewrite
+",
+    );
+    p.net.send(
+        phone(),
+        &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", ""),
+    );
+    p.net.expect(
+        remote(),
+        Transport::Udp,
+        &invite_out("", SDP_OUT).replacen("INVITE sip:bob@", "INVITE sip:0bob@", 1),
+    );
+    assert_eq!(
+        p.take_log(),
+        ["plugin_prefix Info: rewriting sip:bob@198.51.100.3:5060 -> sip:0bob@198.51.100.3:5060"]
+    );
+}
+
+#[test]
+fn regex_body_replaces_every_match_and_the_length_follows() {
+    let mut p = registered(
+        "regex_body",
+        "load_plugin = plugin_regex_body.la
+plugin_regex_body_desc    = Test Body Regex 1
+plugin_regex_body_pattern = 1.2.3.4
+plugin_regex_body_replace = host.domain.com
+",
+    );
+    let sdp = |server: &str, addr: &str, port: &str| {
+        format!(
+            "v=0
+o=alice 53655765 2353687637 IN IP4 {addr}
+s=via {server}
+i=relay {server}
+c=IN IP4 {addr}
+t=0 0
+m=audio {port} RTP/AVP 8
+a=rtpmap:8 PCMA/8000
+"
+        )
+    };
+    let sent = invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", "")
+        .replace(SDP, &sdp("1.2.3.4", "10.99.0.10", "6000"));
+    p.net.send(phone(), &sent);
+    // Both matches replaced; Content-Length: * is the longer body's length.
+    p.net.expect(
+        remote(),
+        Transport::Udp,
+        &invite_out("", &sdp("host.domain.com", "198.51.100.1", "7070")),
+    );
+    assert_eq!(
+        p.take_log(),
+        ["plugin_regex_body Info: Matched rexec rule: Test Body Regex 1"]
+    );
+    // A body without a match passes unchanged, and nothing is logged.
+    let b = branch_for("z9hG4bK-inv-1");
+    p.net.send(
+        remote(),
+        &format!(
+            "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 198.51.100.1:5060;branch={b}
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-inv-1
+From: \"alice\" <sip:alice@example.test>;tag=c1
+To: <sip:bob@198.51.100.3>;tag=b1
+Call-ID: call1@10.99.0.10
+CSeq: 1 INVITE
+Contact: <sip:bob@198.51.100.3:5060>
+Content-Type: text/plain
+Content-Length: *
+
+nothing to see at 1.2.3.5
+"
+        ),
+    );
+    p.net.expect(
+        phone(),
+        Transport::Udp,
+        "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-inv-1
+Record-Route: <sip:siproxd@10.99.0.1:5060;lr>
+From: \"alice\" <sip:alice@example.test>;tag=c1
+To: <sip:bob@198.51.100.3>;tag=b1
+Call-ID: call1@10.99.0.10
+CSeq: 1 INVITE
+Contact: <sip:bob@198.51.100.3:5060>
+Content-Type: text/plain
+Content-Length: 27
+
+nothing to see at 1.2.3.5
+",
+    );
+    assert_eq!(p.take_log(), Vec::<String>::new());
+}

@@ -16,7 +16,7 @@ use siproxd::proxy::testnet::{config, interfaces, TestNet};
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every plugin the scenario tests load (built together, once).
-const PLUGINS: [&str; 11] = [
+const PLUGINS: [&str; 16] = [
     "shortdial",
     "defaulttarget",
     "fix_bogus_via",
@@ -28,6 +28,11 @@ const PLUGINS: [&str; 11] = [
     "blacklist",
     "stats",
     "logcall",
+    "prefix",
+    "regex_body",
+    "fix_DTAG",
+    "fix_fbox_anoncall",
+    "demo",
 ];
 
 /// The directory holding `libplugin_<name>.so`, built once per process into
