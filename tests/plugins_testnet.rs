@@ -1157,3 +1157,99 @@ fn fix_dtag_leaves_a_response_with_the_proxys_via_alone() {
         ["plugin_fix_DTAG Info: plugin_fix_DTAG ends here"]
     );
 }
+
+/// alice's phone answers bob's call with `contact`.
+fn answer_with_contact(contact: &str) -> String {
+    let b = branch_for("z9hG4bK-in-1");
+    format!(
+        "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 10.99.0.1:5060;branch={b}
+Via: SIP/2.0/UDP 198.51.100.3:5060;branch=z9hG4bK-in-1
+Record-Route: <sip:siproxd@10.99.0.1:5060;lr>
+From: <sip:bob@198.51.100.3>;tag=b1
+To: <sip:alice@example.test>;tag=a1
+Call-ID: in1@198.51.100.3
+CSeq: 1 INVITE
+Contact: {contact}
+Content-Length: 0
+
+"
+    )
+}
+
+fn fbox(test: &str, networks: &str) -> PluginNet {
+    let mut p = registered(
+        test,
+        &format!(
+            "load_plugin = plugin_fix_fbox_anoncall.la
+plugin_fix_fbox_anoncall_networks = {networks}
+"
+        ),
+    );
+    p.net
+        .send(remote(), &incoming_from_nat("198.51.100.3:5060"));
+    assert_eq!(p.net.one().to.to_string(), "10.99.0.10:5060");
+    p
+}
+
+/// alice's 200 as it leaves for bob, with `contact`.
+fn answer_out(contact: &str) -> String {
+    format!(
+        "SIP/2.0 200 OK
+Via: SIP/2.0/UDP 198.51.100.3:5060;branch=z9hG4bK-in-1
+From: <sip:bob@198.51.100.3>;tag=b1
+To: <sip:alice@example.test>;tag=a1
+Call-ID: in1@198.51.100.3
+CSeq: 1 INVITE
+Contact: {contact}
+Content-Length: 0
+
+"
+    )
+}
+
+#[test]
+fn fix_fbox_anoncall_gives_an_anonymous_contact_the_registered_user() {
+    let mut p = fbox("fix_fbox_anoncall", "10.0.0.0/8");
+    assert_eq!(
+        p.take_log(),
+        ["plugin_fix_fbox_anoncall Info: plugin_fix_fbox_anoncall is initialized"]
+    );
+    // The Contact host is alice's registered one, the user is not: the To
+    // user (alice) is registered there, so the Contact becomes hers and is
+    // masqueraded as her registration.
+    p.net.send(
+        phone(),
+        &answer_with_contact("<sip:anonymous@10.99.0.10:5060>"),
+    );
+    p.net.expect(
+        remote(),
+        Transport::Udp,
+        &answer_out("<sip:alice@198.51.100.1>"),
+    );
+    assert_eq!(
+        p.take_log(),
+        ["plugin_fix_fbox_anoncall Debug: sanitized Contact \
+             sip:anonymous@10.99.0.10:5060 -> sip:alice@10.99.0.10:5060"]
+    );
+    let log = p.log.clone();
+    drop(p);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["plugin_fix_fbox_anoncall Info: plugin_fix_fbox_anoncall ends here"]
+    );
+
+    // The phone is not in the listed networks: the Contact keeps its user.
+    let mut p = fbox("fix_fbox_anoncall-unlisted", "192.168.0.0/16");
+    p.take_log();
+    p.net.send(
+        phone(),
+        &answer_with_contact("<sip:anonymous@10.99.0.10:5060>"),
+    );
+    p.net.expect(
+        remote(),
+        Transport::Udp,
+        &answer_out("<sip:anonymous@198.51.100.1:5060>"),
+    );
+    assert_eq!(p.take_log(), Vec::<String>::new());
+}
