@@ -1253,3 +1253,41 @@ fn fix_fbox_anoncall_gives_an_anonymous_contact_the_registered_user() {
     );
     assert_eq!(p.take_log(), Vec::<String>::new());
 }
+
+#[test]
+fn demo_logs_the_string_and_its_two_stages() {
+    let mut p = PluginNet::new(
+        "demo",
+        "load_plugin = plugin_demo.la
+plugin_demo_string = This_is_a_string
+",
+    );
+    assert_eq!(
+        p.take_log(),
+        [
+            "plugin_demo Debug: plugin_demo_string = This_is_a_string",
+            "plugin_demo Info: plugin_demo is initialized",
+        ]
+    );
+    let stages = [
+        "plugin_demo Info: plugin_demo: processing - stage 32",
+        "plugin_demo Info: plugin_demo: processing - stage 64",
+    ];
+    // A request and a response each pass DETERMINE_TARGET and PRE_PROXY once.
+    register(&mut p);
+    assert_eq!(p.take_log(), [stages, stages].concat());
+    // It only logs: the INVITE goes out as without it.
+    p.net.send(
+        phone(),
+        &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", ""),
+    );
+    p.net
+        .expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
+    assert_eq!(p.take_log(), stages);
+    let log = p.log.clone();
+    drop(p);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["plugin_demo Info: plugin_demo ends here"]
+    );
+}
