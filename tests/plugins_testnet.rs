@@ -1291,3 +1291,46 @@ plugin_demo_string = This_is_a_string
         ["plugin_demo Info: plugin_demo ends here"]
     );
 }
+
+#[test]
+fn fix_fbox_anoncall_finds_the_user_by_the_uniq_parameter() {
+    let mut p = PluginNet::new(
+        "fix_fbox_anoncall-uniq",
+        "load_plugin = plugin_fix_fbox_anoncall.la
+plugin_fix_fbox_anoncall_networks = 10.0.0.0/8
+",
+    );
+    p.take_log();
+    // alice registers a Contact with a uniq= parameter.
+    p.net.send(
+        phone(),
+        &REGISTER.replace(
+            "Contact: <sip:alice@10.99.0.10:5060>",
+            "Contact: <sip:alice@10.99.0.10:5060;uniq=ABC123>",
+        ),
+    );
+    assert_eq!(p.net.one().to.to_string(), "example.test");
+    let b = branch_for("z9hG4bK-reg-1");
+    p.net.send(
+        registrar(),
+        &register_ok_with_via(&format!("SIP/2.0/UDP 198.51.100.1:5060;branch={b}")),
+    );
+    assert_eq!(p.net.one().to.to_string(), "10.99.0.10:5060");
+    p.refresh();
+    // Her anonymous call to bob: the To user says nothing, uniq= does.
+    p.net.send(
+        phone(),
+        &invite("sip:bob@198.51.100.3:5060", "sip:bob@198.51.100.3", "").replace(
+            "Contact: <sip:alice@10.99.0.10:5060>",
+            "Contact: <sip:anonymous@10.99.0.10:5060;uniq=abc123>",
+        ),
+    );
+    // Forwarded as her own call would be: her masqueraded Contact.
+    p.net
+        .expect(remote(), Transport::Udp, &invite_out("", SDP_OUT));
+    assert_eq!(
+        p.take_log(),
+        ["plugin_fix_fbox_anoncall Debug: sanitized Contact \
+             sip:anonymous@10.99.0.10:5060;uniq=abc123 -> sip:alice@10.99.0.10:5060;uniq=abc123"]
+    );
+}
