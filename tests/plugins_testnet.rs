@@ -1098,9 +1098,6 @@ plugin_fix_DTAG_networks = 198.51.100.2/32
 ";
 
 #[test]
-#[ignore = "bug: src/proxy/response.rs proxy_response drops a response whose top Via \
-            is not ours before running PRE_PROXY, so plugin_fix_DTAG never sees it \
-            (upstream runs PRE_PROXY first, inventory §5.4 step 1)"]
 fn fix_dtag_repairs_a_foreign_top_via_from_the_listed_network() {
     let mut p = PluginNet::new("fix_DTAG", FIX_DTAG_CONF);
     p.take_log();

@@ -108,13 +108,16 @@ pub fn reply(p: &mut Proxy, ticket: &Ticket, code: u16, reason: &str, extra: &[(
 
 /// proxy.c:proxy_response. See the module doc.
 pub fn proxy_response(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
-    let own = ticket
-        .msg
-        .top_via()
-        .ok()
-        .filter(|v| is_own_via(p, v))
-        .and_then(|v| v.host_ip());
-    let Some(own_ip) = own else {
+    // Upstream's order (proxy.c, inventory §5.4 step 1): direction, then
+    // PRE_PROXY, then "is the top Via ours?" — a plugin such as fix_DTAG
+    // repairs a broken top Via in PRE_PROXY, so the check must come after.
+    let found = direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall);
+    ticket.direction = match own_top_via(p, ticket) {
+        Some(own_ip) => fallback_direction(p, found.direction, own_ip),
+        None => found.direction,
+    };
+    p.hooks.pre_proxy(ticket);
+    let Some(own_ip) = own_top_via(p, ticket) else {
         p.counters.foreign_via += 1;
         log::info!(
             "response from {} does not carry our Via on top, dropped",
@@ -122,9 +125,7 @@ pub fn proxy_response(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
         );
         return;
     };
-    let found = direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall);
-    ticket.direction = fallback_direction(p, found.direction, own_ip);
-    p.hooks.pre_proxy(ticket);
+    ticket.direction = fallback_direction(p, ticket.direction, own_ip);
     if ticket.msg.remove_top_via().is_err() || ticket.msg.vias().map_or(true, |v| v.is_empty()) {
         p.note_malformed(now, ticket.from, &"response with no Via below ours");
         return;
@@ -143,6 +144,16 @@ pub fn proxy_response(p: &mut Proxy, now: Now, ticket: &mut Ticket) {
         return;
     }
     send(p, ticket);
+}
+
+/// The address of the top Via when it is ours.
+fn own_top_via(p: &Proxy, ticket: &Ticket) -> Option<IpAddr> {
+    ticket
+        .msg
+        .top_via()
+        .ok()
+        .filter(|v| is_own_via(p, v))
+        .and_then(|v| v.host_ip())
 }
 
 /// When the table cannot tell, the address of our own Via can: a Via with the inbound
