@@ -405,8 +405,8 @@ impl EventLoop {
             match self.sockets.udp.recv_from(&mut self.buf) {
                 Ok((n, from)) => {
                     self.counters.udp_received += 1;
-                    let data = self.buf.get(..n).unwrap_or_default().to_vec();
-                    self.proxy.handle(now(), from, Transport::Udp, &data);
+                    let data = self.buf.get(..n).unwrap_or_default();
+                    self.proxy.handle(now(), from, Transport::Udp, data);
                     self.flush();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
