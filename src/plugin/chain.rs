@@ -134,6 +134,15 @@ impl PluginChain {
 pub struct SharedChain(pub Rc<RefCell<PluginChain>>);
 
 impl StageHooks for SharedChain {
+    fn wants_direction_at_target(&self) -> bool {
+        let bit = Stage::DetermineTarget.bit();
+        self.0
+            .borrow()
+            .plugins
+            .iter()
+            .any(|p| !p.is_disabled() && p.stages() & bit != 0)
+    }
+
     fn process_raw(
         &mut self,
         raw: &mut Vec<u8>,

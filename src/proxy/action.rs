@@ -162,7 +162,15 @@ pub trait StageHooks {
     fn validate(&mut self, _ticket: &mut Ticket) -> Verdict {
         Verdict::Continue
     }
-    /// `PLUGIN_DETERMINE_TARGET`, direction still unknown.
+    /// True when a DETERMINE_TARGET hook wants the direction found before it
+    /// runs (upstream's plugins called sip_find_direction there themselves).
+    /// Finding it costs a pass over the bindings, so the core does it only
+    /// when asked.
+    fn wants_direction_at_target(&self) -> bool {
+        false
+    }
+    /// `PLUGIN_DETERMINE_TARGET`; the direction is set when
+    /// [`StageHooks::wants_direction_at_target`] says so, else unknown.
     fn determine_target(&mut self, _ticket: &mut Ticket) -> Verdict {
         Verdict::Continue
     }

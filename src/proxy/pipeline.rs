@@ -75,8 +75,10 @@ fn dispatch(p: &mut Proxy, now: Now, ticket: &mut Ticket, access: Access) {
     // Upstream's DETERMINE_TARGET plugins find the direction themselves
     // (sip_find_direction); we find it for them, so that shortdial and
     // defaulttarget can tell an outgoing call from an unknown one.
-    ticket.direction =
-        direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall).direction;
+    if p.hooks.wants_direction_at_target() {
+        ticket.direction =
+            direction::find(&p.regs, &p.ifaces, &ticket.msg, ticket.from, now.wall).direction;
+    }
     if p.hooks.determine_target(ticket) == Verdict::Sent {
         return;
     }
