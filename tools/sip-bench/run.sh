@@ -27,6 +27,8 @@ command -v sipp >/dev/null || { echo "sip-bench: sipp missing (apt-get install s
 cargo build --release --quiet --bin siproxd
 BIN=$PWD/target/release/siproxd
 SC=$PWD/tools/sip-bench
+# The registration uses the end-to-end tests' own scenarios.
+E2E=$PWD/tests/sipp
 WORK=$(mktemp -d /tmp/sip-bench.XXXXXX)
 P="sb$$"
 LAN=${P}l RTR=${P}r WAN=${P}w
@@ -64,10 +66,10 @@ DAEMON=$!
 sleep 0.5
 
 # The phone registers once, so that its calls are known to come from the LAN.
-( cd "$WORK" && ip netns exec $WAN sipp -sf "$SC/registrar.xml" -i 198.51.100.2 -p 5060 -m 1 -nostdin -timeout 10s >/dev/null 2>&1 ) &
+( cd "$WORK" && ip netns exec $WAN sipp -sf "$E2E/provider_registrar.xml" -i 198.51.100.2 -p 5060 -m 1 -nostdin -timeout 10s >/dev/null 2>&1 ) &
 REGISTRAR=$!
 sleep 0.3
-( cd "$WORK" && ip netns exec $LAN sipp -sf "$SC/register.xml" -i 192.0.2.10 -p 5060 -rsa 192.0.2.1:5060 \
+( cd "$WORK" && ip netns exec $LAN sipp -sf "$E2E/phone_register.xml" -i 192.0.2.10 -p 5060 -rsa 192.0.2.1:5060 \
     198.51.100.2:5060 -m 1 -nostdin -timeout 10s >/dev/null 2>&1 ) || { echo "sip-bench: registration failed" >&2; exit 1; }
 wait "$REGISTRAR" || true
 
