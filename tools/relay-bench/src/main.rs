@@ -5,23 +5,26 @@
 //! - `run` (orchestrator, root namespace): drives the others and prints the results;
 //! - `relay` (router namespace): the real `RtpRelay`, streams opened through `RtpTable` →
 //!   `RtpCommand` → `RtpRelay::apply`, the path the proxy uses;
-//! - `gen` (LAN namespace): the load generator; `sink` (WAN namespace): the measuring sink.
+//! - `peer --side lan|wan` (LAN / WAN namespace): the two ends of every call, each sending
+//!   its half of the streams and measuring what arrives from the other side.
 //!
-//! Addresses are TEST-NET only: LAN 192.0.2.0/24 (generator .2, router .1),
-//! WAN 198.51.100.0/24 (router .1, sink .2).
+//! Addresses are TEST-NET only: LAN 192.0.2.0/24 (LAN peer .2, router .1),
+//! WAN 198.51.100.0/24 (router .1, WAN peer .2).
 
-mod gen;
 mod orchestrate;
+mod peer;
 mod relay_role;
-mod sink;
+mod send;
 mod sys;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
+/// The LAN peer (the phones' side): the address of the offer.
 pub const GEN_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub const GEN_PORT: u16 = 30_000;
 pub const LAN_RELAY_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 pub const WAN_RELAY_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// The WAN peer (the provider's side): the address of the answer.
 pub const SINK_IP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 pub const SINK_PORT: u16 = 40_000;
 
@@ -36,12 +39,14 @@ fn main() {
     let num = |name: &str, default: u64| opt(name).and_then(|v| v.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {
         Some("relay") => relay_role::run(num("--threads", 1) as usize),
-        Some("sink") => sink::run(),
-        Some("gen") => gen::run(gen::GenArgs {
-            dst: sys::ip(&opt("--dst").unwrap_or_else(|| LAN_RELAY_IP.to_string())),
-            rate: num("--rate", 50),
-            millis: num("--millis", 3000),
-        }),
+        Some("peer") => match opt("--side").as_deref() {
+            Some("lan") => peer::run(SocketAddrV4::new(GEN_IP, GEN_PORT)),
+            Some("wan") => peer::run(SocketAddrV4::new(SINK_IP, SINK_PORT)),
+            _ => {
+                eprintln!("usage: relay-bench peer --side lan|wan");
+                std::process::exit(2);
+            }
+        },
         Some("run") => orchestrate::run(orchestrate::Namespaces {
             lan: opt("--ns-lan").expect("--ns-lan"),
             router: opt("--ns-router").expect("--ns-router"),
@@ -51,7 +56,7 @@ fn main() {
         }),
         _ => {
             eprintln!("usage: relay-bench run --ns-lan L --ns-router R --ns-wan W [--threads N] [--quick]");
-            eprintln!("       relay-bench relay|sink|gen …  (roles started by `run`)");
+            eprintln!("       relay-bench relay|peer …  (roles started by `run`)");
             std::process::exit(2);
         }
     }

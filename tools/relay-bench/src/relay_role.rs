@@ -1,10 +1,11 @@
 //! The router-namespace role: the real relay engine, driven through `RtpTable` and
 //! `RtpRelay::apply` exactly as the proxy will drive it (the documented test hook: each
-//! benchmark stream is one call whose offer comes from the LAN generator and whose answer
-//! comes from the WAN sink).
+//! benchmark call is one relay session whose offer comes from the LAN peer and whose answer
+//! comes from the WAN peer; RTP flows both ways through it).
 //!
 //! Control protocol on stdin/stdout, one line each:
-//! `open N` → `ports P1,P2,…` (LAN relay port per stream) · `close` → `closed` ·
+//! `open N` → `ports L1/W1,L2/W2,…` per call: L the LAN-side relay RTP port (where the LAN
+//! peer sends), W the WAN-side relay RTP port (where the WAN peer sends) · `close` → `closed` ·
 //! `stats` → `cpu_ns C rss_kb R rcvbuf_errors E send_errors S nofile N` · `quit`.
 
 use std::collections::HashMap;
@@ -54,7 +55,7 @@ pub fn run(threads: usize) {
             (Some("open"), Some(n)) => {
                 let n: usize = n.parse().expect("open N");
                 let ports = open(&mut table, &relay, n, &mut calls, &mut open_ids);
-                let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+                let list: Vec<String> = ports.iter().map(|(l, w)| format!("{l}/{w}")).collect();
                 writeln!(out, "ports {}", list.join(",")).ok();
             }
             (Some("close"), _) => {
@@ -84,14 +85,14 @@ pub fn run(threads: usize) {
     relay.shutdown();
 }
 
-/// Set up `n` calls; returns the LAN relay port of each (where the generator sends).
+/// Set up `n` calls; returns the (LAN-side, WAN-side) relay RTP ports of each.
 fn open(
     table: &mut RtpTable,
     relay: &RtpRelay,
     n: usize,
     calls: &mut u64,
     open_ids: &mut Vec<String>,
-) -> Vec<u16> {
+) -> Vec<(u16, u16)> {
     let now = Instant::now();
     let mut ports = Vec::with_capacity(n);
     for _ in 0..n {
@@ -100,7 +101,7 @@ fn open(
         let key = StreamKey {
             call_id: call_id.clone(),
             call_direction: CallDirection::Outgoing,
-            client_id: format!("gen{calls}@192.0.2.2"),
+            client_id: format!("peer{calls}@192.0.2.2"),
             media_stream_no: 0,
         };
         let offer = MediaDescription {
@@ -123,8 +124,10 @@ fn open(
             port: SINK_PORT,
             ..offer.clone()
         };
-        let o = table.media(now, &offer).expect("offer").commands;
-        apply(relay, table, o);
+        // The offer (from the LAN leg) allocates the WAN-side port, advertised to the WAN
+        // peer; the answer (from the WAN leg) the LAN-side port, advertised to the LAN peer.
+        let o = table.media(now, &offer).expect("offer");
+        apply(relay, table, o.commands);
         let a = table.media(now, &answer).expect("answer");
         apply(relay, table, a.commands);
         table.final_response(
@@ -135,7 +138,7 @@ fn open(
             },
             200,
         );
-        ports.push(a.port);
+        ports.push((a.port, o.port));
         open_ids.push(call_id);
     }
     ports

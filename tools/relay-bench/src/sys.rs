@@ -4,15 +4,31 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 
-/// CLOCK_MONOTONIC in ns; shared by all network namespaces of the host.
-pub fn mono_ns() -> u64 {
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes one timespec into the valid, exclusively borrowed `ts`.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC in ns (pacing).
+pub fn mono_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// CLOCK_REALTIME in ns: the clock of SO_TIMESTAMPNS receive timestamps, shared by all
+/// network namespaces of the host.
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// CPU time of the calling thread in ns (user + system, including softirq work the kernel
+/// runs in its syscalls, e.g. delivery over veth).
+pub fn thread_cpu_self_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
 /// Raise RLIMIT_NOFILE as far as allowed (the relay holds 4 sockets per stream).
@@ -49,15 +65,30 @@ pub fn nofile() -> u64 {
 
 /// Force a socket buffer size past rmem_max/wmem_max (root only; falls back silently).
 pub fn force_buffer(sock: &UdpSocket, opt: libc::c_int, bytes: i32) {
-    // SAFETY: setsockopt reads one c_int from `bytes`, which lives across the call.
-    unsafe {
+    let _ = set_int_opt(sock, libc::SOL_SOCKET, opt, bytes);
+}
+
+/// setsockopt with one int value.
+pub fn set_int_opt(
+    sock: &UdpSocket,
+    level: libc::c_int,
+    opt: libc::c_int,
+    value: i32,
+) -> io::Result<()> {
+    // SAFETY: setsockopt reads one c_int from `value`, which lives across the call.
+    let r = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
-            libc::SOL_SOCKET,
+            level,
             opt,
-            (&bytes as *const i32).cast(),
+            (&value as *const i32).cast(),
             std::mem::size_of::<i32>() as libc::socklen_t,
-        );
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(last_err())
     }
 }
 
@@ -136,13 +167,4 @@ pub fn udp_rcvbuf_errors() -> u64 {
 
 pub fn last_err() -> io::Error {
     io::Error::last_os_error()
-}
-
-/// User + system CPU of this process so far, in ns (getrusage).
-pub fn process_cpu_ns() -> u64 {
-    // SAFETY: all-zero rusage is valid; getrusage writes into the struct we own.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }

@@ -1,67 +1,32 @@
-//! The LAN-namespace load generator: N concurrent streams of 172-byte RTP packets (12-byte
-//! header + 160 bytes of payload, G.711 at 20 ms) at R packets/s each, evenly interleaved,
-//! sent with `sendmmsg` from one socket. The payload starts with the stream index, the
-//! sequence number and the CLOCK_MONOTONIC send time in ns, for the sink.
-//!
-//! Reads the destination ports (one per stream, comma-separated) from stdin; prints
-//! `sent S target T failed F behind_max_us B cpu_ns C` when done. `sent < target` means the generator
-//! itself could not keep up: the rate was not offered.
+//! The sending half of a peer: N concurrent streams of 172-byte RTP packets (12-byte header +
+//! 160 bytes of payload, G.711 at 20 ms) at R packets/s each, evenly interleaved, sent with
+//! `sendmmsg` from the peer's one socket. The payload starts with the stream index, the
+//! sequence number and the CLOCK_REALTIME send time in ns (the clock of the kernel receive
+//! timestamps the other peer reads).
 
-use std::io::BufRead;
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::sys::{self, mono_ns};
+use crate::sys::{self, mono_ns, realtime_ns};
 
 pub const PACKET: usize = 172;
 const BATCH: usize = 64;
 
-pub struct GenArgs {
-    pub dst: Ipv4Addr,
-    pub rate: u64,
-    pub millis: u64,
-}
-
-pub fn run(args: GenArgs) {
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .expect("ports on stdin");
-    let ports: Vec<u16> = line
-        .trim()
-        .split(',')
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    assert!(!ports.is_empty(), "no destination ports");
-    let sock =
-        UdpSocket::bind(SocketAddrV4::new(crate::GEN_IP, crate::GEN_PORT)).expect("bind generator");
-    sys::force_buffer(&sock, libc::SO_SNDBUFFORCE, 16 << 20);
-    let dests: Vec<libc::sockaddr_in> = ports
-        .iter()
-        .map(|p| sys::sockaddr_in(SocketAddrV4::new(args.dst, *p)))
-        .collect();
-    let report = pace(&sock, &dests, args.rate, args.millis);
-    println!(
-        "sent {} target {} failed {} behind_max_us {} cpu_ns {}",
-        report.sent,
-        report.target,
-        report.failed,
-        report.behind_max_ns / 1000,
-        sys::process_cpu_ns()
-    );
-}
-
-struct GenReport {
-    sent: u64,
-    target: u64,
-    failed: u64,
-    behind_max_ns: u64,
+pub struct SendReport {
+    /// Packets the kernel accepted.
+    pub sent: u64,
+    /// Packets planned (streams × rate × duration).
+    pub target: u64,
+    /// Packets the kernel refused (ENOBUFS …).
+    pub failed: u64,
+    /// How far the sender fell behind its schedule at worst.
+    pub behind_max_ns: u64,
 }
 
 /// Send `streams × rate` packets/s for `millis` ms, packet k going to stream k % streams.
-fn pace(sock: &UdpSocket, dests: &[libc::sockaddr_in], rate: u64, millis: u64) -> GenReport {
+/// `sent < target` means the sender itself could not keep up: the rate was not offered.
+pub fn pace(sock: &UdpSocket, dests: &[libc::sockaddr_in], rate: u64, millis: u64) -> SendReport {
     let streams = dests.len() as u64;
     let total_rate = streams * rate;
     let target = total_rate * millis / 1000;
@@ -91,7 +56,7 @@ fn pace(sock: &UdpSocket, dests: &[libc::sockaddr_in], rate: u64, millis: u64) -
             std::thread::sleep(Duration::from_nanos(wait.min(1_000_000)));
         }
     }
-    GenReport {
+    SendReport {
         sent: sent - failed,
         target,
         failed,
@@ -110,8 +75,9 @@ fn send_batch(
     let streams = dests.len() as u64;
     // SAFETY: zeroed iovec/mmsghdr are valid (null pointers, zero lengths).
     let mut iov: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-    let ts = mono_ns();
+    let ts = realtime_ns();
     for i in 0..n {
         let k = first + i as u64;
         let (stream, seq) = (k % streams, k / streams);
@@ -143,7 +109,7 @@ fn send_batch(
         } else if sys::last_err().kind() == std::io::ErrorKind::Interrupted {
             continue;
         } else {
-            done += 1; // ENOBUFS etc.: that packet is lost at the generator
+            done += 1; // ENOBUFS etc.: that packet is lost at the sender
         }
     }
     ok
