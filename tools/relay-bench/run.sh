@@ -4,7 +4,7 @@
 #   sudo tools/relay-bench/run.sh [--quick] [--threads N]
 #
 #   [LAN ns] 192.0.2.2 ──veth── 192.0.2.1 [router ns] 198.51.100.1 ──veth── 198.51.100.2 [WAN ns]
-#    generator                    relay (or ip_forward=1)                       sink
+#    LAN peer                     relay (or ip_forward=1)                       WAN peer
 #
 # TEST-NET addresses only. Namespaces and veths carry this shell's PID in their names and are
 # deleted on exit, error or interrupt. Takes about 2–3 minutes.
