@@ -11,6 +11,7 @@
 //! Addresses are TEST-NET only: LAN 192.0.2.0/24 (LAN peer .2, router .1),
 //! WAN 198.51.100.0/24 (router .1, WAN peer .2).
 
+mod floor;
 mod orchestrate;
 mod peer;
 mod relay_role;

@@ -116,6 +116,19 @@ fn field(line: &str, key: &str) -> u64 {
 enum Mode {
     Relay,
     Kernel,
+    /// A floor relay (`floor.rs`): the least work a socket relay can do, as a reference.
+    Floor(crate::floor::Kind),
+}
+
+impl Mode {
+    fn label(self) -> &'static str {
+        match self {
+            Mode::Relay => "relay",
+            Mode::Kernel => "kernel",
+            Mode::Floor(crate::floor::Kind::Epoll) => "floor-epoll",
+            Mode::Floor(crate::floor::Kind::Uring) => "floor-uring",
+        }
+    }
 }
 
 /// One direction of a step: what one peer sent and the other received.
@@ -232,8 +245,8 @@ impl Step {
             "ok"
         };
         format!(
-            "{:6} {:5} calls = {:5} streams × {:3}/s = {:7} pps | sent {:8} recv {:8} loss {:6.3}% | lat (worse dir) p50 {:5} p99 {:6} max {:6} µs | cpu relay {:5.1}% senders {:5.1}% | rcvbuf drops rtr {} | {status}\n{}\n{}",
-            if mode == Mode::Relay { "relay" } else { "kernel" },
+            "{:11} {:5} calls = {:5} streams × {:3}/s = {:7} pps | sent {:8} recv {:8} loss {:6.3}% | lat (worse dir) p50 {:5} p99 {:6} max {:6} µs | cpu relay {:5.1}% senders {:5.1}% | rcvbuf drops rtr {} | {status}\n{}\n{}",
+            mode.label(),
             self.calls, self.streams(), self.rate, self.offered_pps(), self.sent(), self.recv(), self.loss_pct(),
             self.p50_us(), self.p99_us(), self.max_us(), self.relay_cpu_pct, self.peers_cpu_pct, self.router_rcvbuf,
             self.lw.line("LAN→WAN"),
@@ -266,13 +279,28 @@ impl Bench {
 
     /// `calls` calls, each with one stream each way at `rate` packets/s, for `millis` ms.
     fn step(&mut self, mode: Mode, calls: usize, rate: u64, millis: u64) -> Step {
+        self.try_step(mode, calls, rate, millis)
+            .unwrap_or_else(|e| panic!("relay: {e}"))
+    }
+
+    /// As `step`; `Err` when the relay role cannot run `mode` here (a floor it lacks).
+    fn try_step(
+        &mut self,
+        mode: Mode,
+        calls: usize,
+        rate: u64,
+        millis: u64,
+    ) -> Result<Step, String> {
         // Where each peer sends: (destination, one port per call).
         let (lan_to, wan_to) = match mode {
-            Mode::Relay => {
-                let ans = self.relay.ask_within(&format!("open {calls}"), SLOW_ANSWER);
-                let pairs = ans
-                    .strip_prefix("ports ")
-                    .unwrap_or_else(|| panic!("relay: {ans}"));
+            Mode::Relay | Mode::Floor(_) => {
+                let cmd = match mode {
+                    Mode::Floor(crate::floor::Kind::Epoll) => format!("open-floor epoll {calls}"),
+                    Mode::Floor(crate::floor::Kind::Uring) => format!("open-floor uring {calls}"),
+                    _ => format!("open {calls}"),
+                };
+                let ans = self.relay.ask_within(&cmd, SLOW_ANSWER);
+                let pairs = ans.strip_prefix("ports ").ok_or(ans.clone())?;
                 let (mut l, mut w) = (Vec::new(), Vec::new());
                 for pair in pairs.split(',') {
                     let (lp, wp) = pair
@@ -305,14 +333,14 @@ impl Bench {
         std::thread::sleep(Duration::from_millis(300));
         let lan_report = self.lan.ask("report");
         let wan_report = self.wan.ask("report");
-        if mode == Mode::Relay {
+        if mode != Mode::Kernel {
             self.relay.ask_within("close", SLOW_ANSWER);
         }
         let wall_ns = wall.as_nanos().max(1) as f64;
         let cpu_ns = field(&after, "cpu_ns").saturating_sub(field(&before, "cpu_ns"));
         let lw = Dir::new(&lan_sent, &wan_report);
         let wl = Dir::new(&wan_sent, &lan_report);
-        Step {
+        Ok(Step {
             calls,
             rate,
             millis,
@@ -324,6 +352,21 @@ impl Bench {
                 .saturating_sub(field(&before, "rcvbuf_errors")),
             relay_send_errors: field(&after, "send_errors"),
             rss_kb: field(&after, "rss_kb"),
+        })
+    }
+
+    /// The 20k pps step through a floor relay; `None` (said on stdout) where it cannot run.
+    fn floor_step(&mut self, kind: crate::floor::Kind, millis: u64) -> Option<Step> {
+        let mode = Mode::Floor(kind);
+        match self.try_step(mode, 200, 50, millis) {
+            Ok(s) => {
+                println!("{}", s.line(mode));
+                Some(s)
+            }
+            Err(e) => {
+                println!("{}: not run here ({e})", mode.label());
+                None
+            }
         }
     }
 
@@ -396,8 +439,14 @@ pub fn run(ns: Namespaces) {
     let millis = if b.ns.quick { 2000 } else { 3000 };
     if let Ok(n) = std::env::var("RELAY_BENCH_REPEAT_20K") {
         // Experiment mode: only the 20k pps relay step, n times (for A/B of relay settings).
+        // RELAY_BENCH_FLOORS=1 interleaves the two floor relays for comparison.
+        let floors = std::env::var_os("RELAY_BENCH_FLOORS").is_some();
         for _ in 0..n.parse().unwrap_or(1).min(20) {
             println!("{}", b.step(Mode::Relay, 200, 50, millis).line(Mode::Relay));
+            if floors {
+                b.floor_step(crate::floor::Kind::Epoll, millis);
+                b.floor_step(crate::floor::Kind::Uring, millis);
+            }
         }
         return;
     }
@@ -431,6 +480,9 @@ pub fn run(ns: Namespaces) {
     let lat_kernel = b.step(Mode::Kernel, 200, 50, millis + 2000);
     println!("{}", lat_kernel.line(Mode::Kernel));
     b.forwarding(false);
+    println!("-- the same load through the floor relays (no logic at all; see floor.rs) --");
+    let floor_epoll = b.floor_step(crate::floor::Kind::Epoll, millis + 2000);
+    let floor_uring = b.floor_step(crate::floor::Kind::Uring, millis + 2000);
 
     let cap = max_calls.min(2500);
     let mut plan: Vec<(usize, u64)> = [100, 200, 400, 800, 1200, 1600, 2000, 2500]
@@ -455,10 +507,31 @@ pub fn run(ns: Namespaces) {
         &many,
         rss_per_1000,
     );
+    floors_summary(&lat_relay, floor_epoll.as_ref(), floor_uring.as_ref());
     println!(
         "loadavg at end {}, total {:.0} s",
         loadavg(),
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// The engine's CPU next to the least a socket relay can spend on the same load here.
+fn floors_summary(relay: &Step, epoll: Option<&Step>, uring: Option<&Step>) {
+    let show = |s: Option<&Step>| {
+        s.map_or("not run".to_string(), |s| {
+            format!(
+                "{:.1} % (engine ÷ floor {:.2}, loss {:.3} %)",
+                s.relay_cpu_pct,
+                relay.relay_cpu_pct / s.relay_cpu_pct.max(0.1),
+                s.loss_pct()
+            )
+        })
+    };
+    println!(
+        "floor relays at 20k pps, CPU % of one core: epoll+mmsg {}; io_uring {} — the engine: {:.1} %",
+        show(epoll),
+        show(uring),
+        relay.relay_cpu_pct
     );
 }
 

@@ -7,6 +7,8 @@
 //! `open N` → `ports L1/W1,L2/W2,…` per call: L the LAN-side relay RTP port (where the LAN
 //! peer sends), W the WAN-side relay RTP port (where the WAN peer sends) · `close` → `closed` ·
 //! `stats` → `cpu_ns C rss_kb R rcvbuf_errors E send_errors S nofile N` · `quit`.
+//! `open-floor epoll|uring N` → `ports …` as `open`, but the calls run through a floor relay
+//! (see `floor.rs`) instead of the engine, or `unavailable REASON`; `close` stops it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -34,7 +36,15 @@ pub fn run(threads: usize) {
     {
         cfg.coalesce = Duration::from_micros(us);
     }
-    eprintln!("relay: coalesce {:?}", cfg.coalesce);
+    // Experiment knob: RELAY_NO_RT=1 keeps the engine's and the floors' threads at normal
+    // priority (RelayConfig::realtime off).
+    if std::env::var_os("RELAY_NO_RT").is_some() {
+        cfg.realtime = false;
+    }
+    eprintln!(
+        "relay: coalesce {:?}, SCHED_RR {}",
+        cfg.coalesce, cfg.realtime
+    );
     let (relay, events) = RtpRelay::start(cfg).expect("start relay");
     let table_cfg = RtpTableConfig {
         port_low: 10_000,
@@ -46,12 +56,41 @@ pub fn run(threads: usize) {
     let (closed_rx, send_errors) = drain_events(events);
     let mut calls = 0u64;
     let mut open_ids: Vec<String> = Vec::new();
+    let mut floor: Option<crate::floor::Floor> = None;
     let stdin = std::io::stdin();
     let mut out = std::io::stdout();
     for line in stdin.lock().lines() {
         let line = line.unwrap_or_default();
         let mut words = line.split_whitespace();
         match (words.next(), words.next()) {
+            (Some("open-floor"), Some(kind)) => {
+                let kind = crate::floor::Kind::parse(kind).expect("open-floor epoll|uring N");
+                let n: usize = words
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .expect("open-floor KIND N");
+                let ready = match kind {
+                    crate::floor::Kind::Uring => crate::floor::uring_available(),
+                    crate::floor::Kind::Epoll => Ok(()),
+                };
+                match ready.and_then(|()| crate::floor::start(kind, n).map_err(|e| e.to_string())) {
+                    Ok((f, ports)) => {
+                        floor = Some(f);
+                        let list: Vec<String> =
+                            ports.iter().map(|(l, w)| format!("{l}/{w}")).collect();
+                        writeln!(out, "ports {}", list.join(",")).ok();
+                    }
+                    Err(e) => {
+                        writeln!(out, "unavailable {e}").ok();
+                    }
+                }
+            }
+            (Some("close"), _) if floor.is_some() => {
+                if let Some(f) = floor.take() {
+                    f.stop();
+                }
+                writeln!(out, "closed").ok();
+            }
             (Some("open"), Some(n)) => {
                 let n: usize = n.parse().expect("open N");
                 let ports = open(&mut table, &relay, n, &mut calls, &mut open_ids);

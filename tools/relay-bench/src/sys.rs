@@ -168,3 +168,21 @@ pub fn udp_rcvbuf_errors() -> u64 {
 pub fn last_err() -> io::Error {
     io::Error::last_os_error()
 }
+
+/// SCHED_RR at a third of the priority range, as the relay engine's threads ask for
+/// (`RelayConfig::realtime`); silently stays at normal priority where not allowed, or when
+/// RELAY_NO_RT is set (as for the engine, see relay_role.rs).
+pub fn realtime_like_engine() {
+    if std::env::var_os("RELAY_NO_RT").is_some() {
+        return;
+    }
+    // SAFETY: plain libc calls on the current thread with a sched_param we own.
+    unsafe {
+        let min = libc::sched_get_priority_min(libc::SCHED_RR);
+        let max = libc::sched_get_priority_max(libc::SCHED_RR);
+        let param = libc::sched_param {
+            sched_priority: min + (max - min) / 3,
+        };
+        libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_RR, &param);
+    }
+}
