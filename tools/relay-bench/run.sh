@@ -7,7 +7,7 @@
 #    LAN peer                     relay (or ip_forward=1)                       WAN peer
 #
 # TEST-NET addresses only. Namespaces and veths carry this shell's PID in their names and are
-# deleted on exit, error or interrupt. Takes about 2–3 minutes.
+# deleted on exit, error or interrupt. Takes about 1.5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "run as root (ip netns)" >&2; exit 1; }
