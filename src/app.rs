@@ -234,19 +234,25 @@ fn resolve_acl_hosts(cfg: &Config) -> Vec<(String, Vec<IpAddr>)> {
         .collect()
 }
 
-/// `host_outbound`: an address, or a name resolved now (dynamic DNS).
-fn resolve_host_outbound(cfg: &Config) -> Result<Option<IpAddr>, String> {
-    let Some(host) = cfg.host_outbound.as_deref() else {
-        return Ok(None);
-    };
+/// `host_outbound`: an address, or a name resolved now (dynamic DNS). A name that does not
+/// resolve yet is not fatal — a router often starts before its WAN link and DNS are up, and
+/// upstream starts too (it resolves the name per message). The event loop looks the name up
+/// again every few seconds; until it answers, requests that need the WAN address get 408.
+fn resolve_host_outbound(cfg: &Config) -> Option<IpAddr> {
+    let host = cfg.host_outbound.as_deref()?;
     if let Ok(ip) = host.parse() {
-        return Ok(Some(ip));
+        return Some(ip);
     }
-    std::net::ToSocketAddrs::to_socket_addrs(&(host, 0))
+    let ip = std::net::ToSocketAddrs::to_socket_addrs(&(host, 0))
         .ok()
         .and_then(|mut a| a.next())
-        .map(|a| Some(a.ip()))
-        .ok_or_else(|| format!("host_outbound {host}: does not resolve"))
+        .map(|a| a.ip());
+    if ip.is_none() {
+        log::warn!(
+            "host_outbound {host}: does not resolve yet; nothing is sent to the WAN side (requests are answered 408) until it does — looked up again every few seconds"
+        );
+    }
+    ip
 }
 
 fn prepare(cfg: &Config, config_path: &Path) -> Result<PreJail, i32> {
@@ -262,10 +268,7 @@ fn prepare(cfg: &Config, config_path: &Path) -> Result<PreJail, i32> {
         log::error!("{e}");
         1
     })?;
-    let host_outbound = resolve_host_outbound(cfg).map_err(|e| {
-        log::error!("{e}");
-        1
-    })?;
+    let host_outbound = resolve_host_outbound(cfg);
     Ok(PreJail {
         sockets,
         secrets: Secrets {

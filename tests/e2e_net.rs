@@ -546,6 +546,63 @@ fn host_outbound_as_a_dyndns_name_follows_its_address() {
     );
 }
 
+/// The router boots before DNS answers for its dynamic DNS name: the daemon
+/// starts anyway (upstream does too; it used to refuse to start), advertises
+/// nothing on the WAN side meanwhile, and once the name resolves it is used
+/// without a restart.
+#[test]
+fn host_outbound_that_does_not_resolve_at_start_is_used_once_it_does() {
+    if !can_run("host_outbound_that_does_not_resolve_at_start_is_used_once_it_does") {
+        return;
+    }
+    let mut lab = Lab::new();
+    let _etc = NetnsEtc::new(
+        &lab.router,
+        &[
+            ("hosts", "127.0.0.1 localhost\n"),
+            (
+                "resolv.conf",
+                "nameserver 198.51.100.2\noptions timeout:1\n",
+            ),
+        ],
+    );
+    // The name has no address yet.
+    let dns = Dns::start(udp_in(&lab.wan, "198.51.100.2:53"), vec![]);
+    let scratch = Scratch::new("dyndns-late");
+    let conf = router_config(&scratch, "host_outbound = late.example.test\n");
+    start_daemon(&mut lab, &scratch, &conf);
+    let log = scratch.path("daemon.log");
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        read_log().contains("host_outbound late.example.test: does not resolve yet"),
+        "no warning about the unresolved name:\n{}",
+        read_log()
+    );
+
+    dns.set("late.example.test", A, vec![203, 0, 113, 5]);
+    let set = Instant::now();
+    while !read_log().contains("host_outbound late.example.test: address 203.0.113.5") {
+        assert!(
+            set.elapsed() < Duration::from_secs(25),
+            "host_outbound not resolved 25 s after DNS answers:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("name resolved and used after {:?}", set.elapsed());
+    let got = register(&lab, &scratch, "reg0", "[remote_ip]");
+    assert_starts(
+        header_values(&got, "Via")[0],
+        "SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK",
+        &got,
+    );
+    assert_starts(
+        &header_values(&got, "Contact").join(","),
+        "<sip:alice@203.0.113.5>",
+        &got,
+    );
+}
+
 /// Issue 5: the router boots before its WAN link (PPPoE not up yet): the
 /// daemon starts without a WAN address, and once one appears it is used
 /// within about a second, for registrations and calls with audio.

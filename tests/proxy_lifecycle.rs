@@ -61,6 +61,38 @@ fn without_a_wan_address_requests_get_408() {
         .starts_with(b"SIP/2.0 408 Request Timeout\r\n"));
 }
 
+/// A `host_outbound` name that has not resolved yet (dynamic DNS, WAN link not up) must not
+/// be replaced by the interface's own address, which the provider could not reach behind
+/// another NAT: requests get 408 until the name resolves, then carry its address.
+#[test]
+fn an_unresolved_host_outbound_name_gets_408_until_it_resolves() {
+    let pending = Interfaces {
+        host_outbound: None,
+        host_outbound_pending: true,
+        ..interfaces()
+    };
+    let mut net = TestNet::with(config(""), pending, Secrets::default());
+    net.send(phone(), REGISTER);
+    let answer = net.one();
+    assert_eq!(answer.to, siproxd::proxy::Destination::Addr(phone()));
+    assert!(answer.bytes.starts_with(b"SIP/2.0 408 Request Timeout\r\n"));
+    net.proxy.set_interfaces(Interfaces {
+        host_outbound: "203.0.113.5".parse().ok(),
+        host_outbound_pending: false,
+        ..interfaces()
+    });
+    net.send(phone(), &REGISTER.replace("CSeq: 1", "CSeq: 2"));
+    let text = String::from_utf8(net.one().bytes).unwrap();
+    assert!(
+        text.contains("\r\nVia: SIP/2.0/UDP 203.0.113.5:5060;branch="),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nContact: <sip:alice@203.0.113.5>;"),
+        "{text}"
+    );
+}
+
 #[test]
 fn poll_timeout_names_the_next_expiry_and_nothing_when_idle() {
     let mut net = TestNet::new("");

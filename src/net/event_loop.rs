@@ -103,8 +103,10 @@ pub struct InterfaceWatch {
 }
 
 impl InterfaceWatch {
-    /// Looks the interfaces up once; `host_outbound` must already be an
-    /// address (the caller resolves a name before the chroot).
+    /// Looks the interfaces up once. `host_outbound` is the address the
+    /// caller resolved before the chroot, or `None` when the configured
+    /// name did not resolve (yet): then nothing is advertised on the WAN
+    /// side until a later lookup of the name answers.
     pub fn new(cfg: &Config, host_outbound: Option<IpAddr>) -> InterfaceWatch {
         let host_outbound_name = cfg
             .host_outbound
@@ -137,6 +139,8 @@ impl InterfaceWatch {
             inbound: lookup(&self.inbound),
             outbound: lookup(&self.outbound),
             host_outbound: self.host_outbound,
+            host_outbound_pending: self.host_outbound.is_none()
+                && self.host_outbound_name.is_some(),
         }
     }
 
@@ -183,6 +187,7 @@ impl InterfaceWatch {
         }
         self.host_outbound = Some(ip);
         self.current.host_outbound = Some(ip);
+        self.current.host_outbound_pending = false;
         if let Some(name) = &self.host_outbound_name {
             log::info!("host_outbound {name}: address {ip}");
         }
@@ -202,6 +207,7 @@ impl InterfaceWatch {
         log::info!("public address is now {ip} (advertised instead of if_outbound's)");
         self.host_outbound = Some(ip);
         self.current.host_outbound = Some(ip);
+        self.current.host_outbound_pending = false;
         Some(self.current)
     }
 
@@ -711,6 +717,32 @@ mod tests {
         w.next_check = due;
         w.check(due);
         assert_eq!(w.interfaces().host_outbound, ip("203.0.113.6"));
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_at_start_advertises_nothing_until_it_does() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        let mut w = watch("home.example.test", None);
+        let now = w.interfaces();
+        assert!(now.host_outbound_pending);
+        assert_eq!(now.advertised_outbound(), None, "{now:?}");
+        // Still pending after the interfaces are read again.
+        w.next_check = Instant::now();
+        w.check(Instant::now());
+        assert_eq!(w.interfaces().advertised_outbound(), None);
+        // A lookup that fails changes nothing; one that answers ends the wait.
+        let due = Instant::now() + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+        assert_eq!(w.host_outbound_resolved(None, due), None);
+        assert_eq!(w.interfaces().advertised_outbound(), None);
+        let due = due + HOST_OUTBOUND_CHECK;
+        assert!(w.host_outbound_query(due).is_some());
+        let fresh = w.host_outbound_resolved(ip("203.0.113.5"), due).unwrap();
+        assert!(!fresh.host_outbound_pending);
+        assert_eq!(fresh.advertised_outbound(), ip("203.0.113.5"));
+        w.next_check = due;
+        w.check(due);
+        assert_eq!(w.interfaces().advertised_outbound(), ip("203.0.113.5"));
     }
 
     #[test]

@@ -45,12 +45,20 @@ pub struct Interfaces {
     /// The advertised WAN address (`host_outbound`, or learnt by STUN); written into Via,
     /// Contact and SDP instead of `outbound` when set.
     pub host_outbound: Option<IpAddr>,
+    /// `host_outbound` is a name that has not resolved yet (dynamic DNS before the WAN link
+    /// is up): there is no WAN address to advertise until it does, and the interface's own
+    /// address must not stand in for it (behind another NAT it is not reachable).
+    pub host_outbound_pending: bool,
 }
 
 impl Interfaces {
     /// The WAN address written into messages.
     pub fn advertised_outbound(&self) -> Option<IpAddr> {
-        self.host_outbound.or(self.outbound)
+        match self.host_outbound {
+            Some(ip) => Some(ip),
+            None if self.host_outbound_pending => None,
+            None => self.outbound,
+        }
     }
 
     /// True for any of the proxy's own addresses.

@@ -166,6 +166,7 @@ mod tests {
             inbound: "10.99.0.1".parse().ok(),
             outbound: "198.51.100.1".parse().ok(),
             host_outbound: None,
+            host_outbound_pending: false,
         }
     }
 

@@ -88,7 +88,11 @@ fn dispatch(p: &mut Proxy, now: Now, ticket: &mut Ticket, access: Access) {
         (_, false) if !access.sip => deny(p, ticket, "SIP"),
         (true, true) if registrar::is_for_us(p, &ticket.msg) => registrar::handle(p, now, ticket),
         (true, _) if p.ifaces.advertised_outbound().is_none() => {
-            log::warn!("no address on the outbound interface: answering 408");
+            if p.ifaces.host_outbound_pending {
+                log::warn!("host_outbound has not resolved yet: answering 408");
+            } else {
+                log::warn!("no address on the outbound interface: answering 408");
+            }
             response::reply(p, ticket, 408, "Request Timeout", &[]);
         }
         (true, true) if !lan_allowed(p, now, ticket) => {}

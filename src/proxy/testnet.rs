@@ -60,6 +60,7 @@ pub fn interfaces() -> Interfaces {
         inbound: Some(INBOUND_IP),
         outbound: Some(OUTBOUND_IP),
         host_outbound: None,
+        host_outbound_pending: false,
     }
 }
 
