@@ -465,3 +465,102 @@ Content-Length: 0
     assert!(String::from_utf8_lossy(&out.bytes)
         .contains("\r\nContact: <sip:198.51.100.1:5060;transport=UDP>\r\n"));
 }
+
+/// Upstream's Grandstream hack: a 202 to SUBSCRIBE from a Grandstream user agent reaches
+/// the phone as 404 (it breaks the phone's endless re-SUBSCRIBE); other user agents' 202,
+/// and a Grandstream's other answers, pass unchanged.
+#[test]
+fn grandstream_202_to_subscribe_reaches_the_phone_as_404() {
+    let mut net = registered();
+    net.send(
+        phone(),
+        "SUBSCRIBE sip:bob@198.51.100.3:5060 SIP/2.0
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-sub-1
+Max-Forwards: 70
+From: <sip:alice@example.test>;tag=s1
+To: <sip:bob@198.51.100.3>
+Call-ID: sub1@10.99.0.10
+CSeq: 5 SUBSCRIBE
+Contact: <sip:alice@10.99.0.10:5060>
+Event: message-summary
+Expires: 3600
+Content-Length: 0
+
+",
+    );
+    net.take();
+    let b = branch_for("z9hG4bK-sub-1");
+    let answer = |status: &str, ua: &str| {
+        format!(
+            "SIP/2.0 {status}
+Via: SIP/2.0/UDP 198.51.100.1:5060;branch={b}
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-sub-1
+From: <sip:alice@example.test>;tag=s1
+To: <sip:bob@198.51.100.3>;tag=g1
+Call-ID: sub1@10.99.0.10
+CSeq: 5 SUBSCRIBE
+User-Agent: {ua}
+Expires: 3600
+Content-Length: 0
+
+"
+        )
+    };
+    let forwarded = |status: &str, ua: &str| {
+        format!(
+            "SIP/2.0 {status}
+Via: SIP/2.0/UDP 10.99.0.10:5060;branch=z9hG4bK-sub-1
+Record-Route: <sip:siproxd@10.99.0.1:5060;lr>
+From: <sip:alice@example.test>;tag=s1
+To: <sip:bob@198.51.100.3>;tag=g1
+Call-ID: sub1@10.99.0.10
+CSeq: 5 SUBSCRIBE
+User-Agent: {ua}
+Expires: 3600
+Content-Length: 0
+
+"
+        )
+    };
+    for (sent, ua, got) in [
+        (
+            "202 Accepted",
+            "Grandstream GXP2130 1.0.4.40",
+            "404 Not Found",
+        ),
+        ("202 OK", "GRANDSTREAM", "404 Not Found"),
+        ("202 Accepted", "Asterisk PBX 18.2.0", "202 Accepted"),
+        ("200 OK", "Grandstream GXP2130 1.0.4.40", "200 OK"),
+    ] {
+        net.send(remote(), &answer(sent, ua));
+        net.expect(phone(), Transport::Udp, &forwarded(got, ua));
+    }
+}
+
+/// siproxd 0.8 deleted an Asterisk PBX's Alert-Info because its parser failed on the value
+/// without angle brackets; ours accepts it, so it reaches the phone byte for byte (the
+/// phone's distinctive ring keeps working).
+#[test]
+fn asterisk_alert_info_without_brackets_reaches_the_phone_unchanged() {
+    let mut net = registered();
+    net.send(phone(), INVITE_OUT);
+    net.take();
+    net.send(
+        remote(),
+        &remote_response(
+            "180 Ringing",
+            "User-Agent: Asterisk PBX\nAlert-Info: http://127.0.0.1/Bellcore-dr2\n",
+            "",
+        ),
+    );
+    let out = net.one();
+    assert_eq!(out.to, siproxd::proxy::Destination::Addr(phone()));
+    let text = String::from_utf8(out.bytes).unwrap();
+    assert!(text.starts_with("SIP/2.0 180 Ringing\r\n"), "{text}");
+    assert!(
+        text.contains(
+            "\r\nUser-Agent: Asterisk PBX\r\nAlert-Info: http://127.0.0.1/Bellcore-dr2\r\n"
+        ),
+        "{text}"
+    );
+}

@@ -177,10 +177,29 @@ fn incoming(p: &mut Proxy, now: Now, ticket: &mut Ticket) -> Result<(), crate::s
         super::registrar::register_response(p, now, &mut ticket.msg)?;
         return Ok(());
     }
+    grandstream_subscribe_hack(&mut ticket.msg)?;
     media::process(p, now, ticket, Leg::Outbound)?;
     if let Some(inbound) = p.ifaces.inbound {
         let rr = route::own_record_route(inbound, p.settings.listen_port);
         ticket.msg.add_record_route(rr.as_bytes(), Position::Bottom);
+    }
+    Ok(())
+}
+
+/// Upstream's Grandstream hack (proxy.c, proxy_response; inventory §5.4): a Grandstream
+/// phone registered with siproxd that subscribes to its own AOR gets its own SUBSCRIBE
+/// back, answers it 202, receives that 202 and subscribes again, forever. Upstream breaks
+/// the loop by turning a 202 to SUBSCRIBE whose User-Agent starts with "grandstream" (any
+/// case) into a 404 on its way to the LAN, and so do we (upstream kept the reason phrase
+/// "Accepted"; we write "Not Found").
+fn grandstream_subscribe_hack(msg: &mut crate::sip::Message) -> Result<(), crate::sip::Error> {
+    let from_grandstream = msg.header_values(b"User-Agent").next().is_some_and(|ua| {
+        ua.get(..11)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"grandstream"))
+    });
+    if from_grandstream && msg.status_code() == Some(202) && msg.cseq()?.method == b"SUBSCRIBE" {
+        log::debug!("Grandstream hack: 202 to SUBSCRIBE sent on as 404");
+        msg.set_status(404, b"Not Found")?;
     }
     Ok(())
 }

@@ -204,6 +204,37 @@ impl Message {
         Ok(())
     }
 
+    /// Replaces a response's status code and reason phrase; the SIP-Version and the line's
+    /// terminator stay as they were.
+    pub fn set_status(&mut self, code: u16, reason: &[u8]) -> Result<(), Error> {
+        let StartLine::Response { version, .. } = self.start else {
+            return Err(Error::NotAResponse);
+        };
+        let mut line = self.bytes(version).to_vec();
+        line.extend_from_slice(format!(" {code:03} ").as_bytes());
+        let reason_at = line.len();
+        line.extend_from_slice(reason);
+        let (a, b) = (self.start_line.start, self.start_line.end);
+        self.splice(a, b, &line, false);
+        let at = |off: usize| a + off;
+        self.start_line = Span {
+            start: a,
+            end: at(line.len()),
+        };
+        self.start = StartLine::Response {
+            version: Span {
+                start: a,
+                end: at(version.end - version.start),
+            },
+            code,
+            reason: Span {
+                start: at(reason_at),
+                end: at(line.len()),
+            },
+        };
+        Ok(())
+    }
+
     /// Replaces the URI of Contact number `index` (counting values across lines), keeping
     /// display name and header parameters byte for byte. An addr-spec Contact gets `< >`
     /// so that its header parameters stay header parameters (RFC 3261 §20.10).
@@ -464,5 +495,24 @@ mod line_tests {
         );
         assert_eq!(m.remove_lines(b"x-a", None), 3);
         assert_eq!(m.line_value(b"X-A", 0), None);
+    }
+
+    #[test]
+    fn set_status_rewrites_code_and_reason_and_nothing_else() {
+        let text = b"SIP/2.0 202 Accepted\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\nCSeq: 7 SUBSCRIBE\r\nContent-Length: 0\r\n\r\n";
+        let mut m = Message::parse_datagram(text).unwrap();
+        m.set_status(404, b"Not Found").unwrap();
+        assert_eq!(
+            m.as_bytes(),
+            &b"SIP/2.0 404 Not Found\r\nVia: SIP/2.0/UDP 192.0.2.2;branch=z9hG4bK1\r\nCSeq: 7 SUBSCRIBE\r\nContent-Length: 0\r\n\r\n"[..]
+        );
+        assert_eq!(m.status_code(), Some(404));
+        assert_eq!(m.reason_phrase(), Some(&b"Not Found"[..]));
+        assert_eq!(m.start_line(), b"SIP/2.0 404 Not Found");
+        assert_eq!(m.line_value(b"CSeq", 0), Some(&b"7 SUBSCRIBE"[..]));
+        // What is sent parses back to the same message.
+        let again = Message::parse_datagram(m.as_bytes()).unwrap();
+        assert_eq!(again.status_code(), Some(404));
+        assert_eq!(msg().set_status(404, b"x"), Err(Error::NotAResponse));
     }
 }

@@ -84,6 +84,9 @@ pub enum Error {
     /// A request-only edit or view used on a response.
     #[error("not a request")]
     NotARequest,
+    /// A response-only edit used on a request.
+    #[error("not a response")]
+    NotAResponse,
     /// The framer failed earlier on this connection; it must be closed.
     #[error("stream framer already failed; close the connection")]
     FramerFailed,
