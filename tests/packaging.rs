@@ -614,9 +614,9 @@ fn freebsd_pkg_plist_lists_exactly_what_the_port_installs() {
     assert!(makefile.contains("libplugin_*.so"), "{makefile}");
     assert!(makefile.contains("${STAGEDIR}${PREFIX}/lib/siproxd/$${so##*/lib}"));
     for line in [
-        "USES=\t\tcargo\n",
+        "USES=\t\tcargo sqlite\n",
         "USE_RC_SUBR=\tsiproxd\n",
-        "CARGO_BUILD_ARGS=\t--workspace\n",
+        "CARGO_BUILD_ARGS=\t--workspace --exclude relay-bench\n",
         "CONFLICTS_INSTALL=\tsiproxd\n",
         ".include \"Makefile.crates\"\n",
     ] {
