@@ -4,8 +4,9 @@
 //! second start is refused, that HUP and USR1 do not kill it, and that TERM
 //! ends it cleanly.
 //!
-//! The daemon logs to syslog once detached; the test reads its log through
-//! `debug_port` (bound to loopback), which receives every INFO line.
+//! The daemon logs to syslog once detached; most tests read its log through
+//! `debug_port` (bound to loopback), which receives every INFO line, and one
+//! reads syslog itself through a /dev/log of its own.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -315,5 +316,114 @@ fn a_missing_jail_is_an_error() {
     assert!(
         stderr.contains("chrootjail /nonexistent/jail: chroot failed: No such file or directory"),
         "{stderr}"
+    );
+}
+
+/// What an admin reads on a router: once detached, the daemon logs to syslog — ident
+/// `siproxd` with its pid, facility daemon — even inside a `chrootjail` (pfSense), where
+/// /dev/log is out of reach after the chroot. `silence_log = 1` lets INFO through.
+///
+/// There is no syslogd in CI, so the daemon runs in a private mount namespace whose
+/// /dev/log is a socket this test listens on; nothing outside that namespace changes.
+#[test]
+fn daemonized_logs_reach_syslog_from_inside_the_jail() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixDatagram;
+    if !is_root() {
+        eprintln!(
+            "SKIPPED daemonized_logs_reach_syslog_from_inside_the_jail: needs root (CI runs as root)"
+        );
+        return;
+    }
+    let have = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(
+        have("unshare") && have("mount"),
+        "unshare and mount (util-linux, mount) are missing; tools/test-all.sh installs them"
+    );
+    let jail = Scratch::new("syslog");
+    let socket_path = jail.0.join("syslog.sock");
+    let syslog = UnixDatagram::bind(&socket_path).unwrap();
+    // The daemon may (re)connect after dropping to nobody.
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let conf = jail.0.join("siproxd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "if_inbound = lo\nif_outbound = lo\ndaemonize = 1\nuser = nobody\nsilence_log = 1\n\
+             chrootjail = {}/\npid_file = siproxd.pid\nsip_listen_port = {}\n",
+            jail.0.display(),
+            free_sip_port()
+        ),
+    )
+    .unwrap();
+    // A tmpfs over /dev in the new namespace, with the devices a daemon opens bound back
+    // in and /dev/log bound to our socket.
+    let script = format!(
+        "set -e; keep={jail}/dev; mkdir -p \"$keep\"; mount --bind /dev \"$keep\"; \
+         mount -t tmpfs tmpfs /dev; \
+         for n in null zero random urandom; do touch /dev/$n; mount --bind \"$keep/$n\" /dev/$n; done; \
+         touch /dev/log; mount --bind {sock} /dev/log; \
+         exec {bin} -c {conf}",
+        jail = jail.0.display(),
+        sock = socket_path.display(),
+        bin = BIN,
+        conf = conf.display()
+    );
+    let start = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(start.status.success(), "{start:?}");
+    let pid: i32 = std::fs::read_to_string(jail.0.join("siproxd.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let mut lines: Vec<String> = Vec::new();
+    let wait_for = |needle: &str, lines: &mut Vec<String>| -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(l) = lines.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in syslog:\n{}",
+                lines.join("\n")
+            );
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = syslog.recv(&mut buf) {
+                lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        }
+    };
+    // <29> = facility daemon (3 × 8) + severity notice (5): INFO and WARN lines go out
+    // as notice, as upstream's log.c sends them; DEBUG would be <31>.
+    let started = wait_for("siproxd-rs", &mut lines);
+    assert!(started.starts_with("<29>"), "{started}");
+    assert!(
+        started.contains(&format!(" siproxd[{pid}]: ")),
+        "ident and pid: {started}"
+    );
+    // After the chroot and the drop to nobody, through the connection opened before them.
+    send(pid, nix::sys::signal::Signal::SIGUSR1);
+    let status = wait_for("status: siproxd-rs", &mut lines);
+    assert!(status.starts_with("<29>"), "{status}");
+    send(pid, nix::sys::signal::Signal::SIGTERM);
+    gone_within_2s(pid);
+    wait_for("exiting with status 0", &mut lines);
+    assert!(
+        !lines.iter().any(|l| l.starts_with("<31>")),
+        "DEBUG lines reached syslog despite silence_log = 1:\n{}",
+        lines.join("\n")
     );
 }

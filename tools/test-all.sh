@@ -19,6 +19,7 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v dpkg-deb >/dev/null 2>&1 || missing+=(dpkg)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v mount >/dev/null 2>&1 || missing+=(mount)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # plugins/blacklist links the system libsqlite3 (rusqlite without `bundled`).
 [ -e /usr/include/sqlite3.h ] || missing+=(libsqlite3-dev)
@@ -32,7 +33,7 @@ if ((${#missing[@]})); then
         exit 1
     fi
 fi
-for tool in sipp ip tcpdump ping cc cargo mandoc debootstrap systemd-analyze dpkg-deb unshare shellcheck; do
+for tool in sipp ip tcpdump ping cc cargo mandoc debootstrap systemd-analyze dpkg-deb unshare mount shellcheck; do
     command -v "$tool" >/dev/null 2>&1 || { echo "test-all: $tool is still missing" >&2; exit 1; }
 done
 # The packaging tests build the .deb with cargo-deb (a crates.io tool;
