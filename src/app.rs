@@ -680,6 +680,7 @@ fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         rtp_port_high,
         rtp_proxy_enable,
         rtp_dscp,
+        rtp_relay_threads,
         sip_dscp,
         user,
         chrootjail,

@@ -65,7 +65,26 @@ fn defaults_are_the_documented_ones() {
         (600, 500, 0)
     );
     assert_eq!(c.thread_stack_size, 0);
+    assert_eq!(c.rtp_relay_threads, 1, "one relay thread, as upstream");
     assert!(c.plugins.is_empty());
+}
+
+/// `rtp_relay_threads` (ours): read in range, refused outside it with file, line and name.
+#[test]
+fn rtp_relay_threads_is_read_and_range_checked() {
+    assert_eq!(parse("rtp_relay_threads = 4\n").config.rtp_relay_threads, 4);
+    for bad in ["0", "65"] {
+        let err = match config::parse_str(&format!("rtp_relay_threads = {bad}\n"), Path::new(FILE))
+        {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("rtp_relay_threads = {bad} accepted"),
+        };
+        assert!(
+            err.starts_with(&format!("{FILE}:1: rtp_relay_threads: ")),
+            "{err}"
+        );
+        assert!(err.contains("1..64"), "{err}");
+    }
 }
 
 #[test]
@@ -395,6 +414,7 @@ fn every_integer_directive_type_and_range() {
         ("tcp_connect_timeout", "1..2147483647"),
         ("tcp_keepalive", "0..2147483647"),
         ("thread_stack_size", "0..2147483647"),
+        ("rtp_relay_threads", "1..64"),
     ];
     for (name, range) in ranges {
         let err = match config::parse_str(&format!("{name} = many\n"), Path::new(FILE)) {

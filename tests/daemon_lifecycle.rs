@@ -223,6 +223,10 @@ fn foreground_sigterm_exits_zero() {
     let scratch = Scratch::new("fg");
     let port = free_tcp_port();
     let conf = write_config(&scratch.0, port, 1);
+    // Our directive: three relay threads instead of one.
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("rtp_relay_threads = 3\n");
+    std::fs::write(&conf, text).unwrap();
     // -f overrides daemonize = 1.
     let mut child = Command::new(BIN)
         .arg("-f")
@@ -234,6 +238,18 @@ fn foreground_sigterm_exits_zero() {
     let log = LogTap::connect(port);
     log.wait_for("debug_port: client");
     let pid = i32::try_from(child.id()).unwrap();
+    let mut relay_threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|c| c.trim().to_string())
+        .filter(|c| c.starts_with("rtp-relay"))
+        .collect();
+    relay_threads.sort();
+    assert_eq!(
+        relay_threads,
+        ["rtp-relay-0", "rtp-relay-1", "rtp-relay-2"],
+        "rtp_relay_threads = 3"
+    );
     send(pid, nix::sys::signal::Signal::SIGTERM);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));

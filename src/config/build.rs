@@ -241,6 +241,7 @@ impl Builder<'_> {
             "rtp_dscp" => c.rtp_dscp = small,
             "rtp_input_dejitter" => c.rtp_input_dejitter = count,
             "rtp_output_dejitter" => c.rtp_output_dejitter = count,
+            "rtp_relay_threads" => c.rtp_relay_threads = count,
             "outbound_proxy_port" => c.outbound_proxy_port = if port == 0 { 5060 } else { port },
             "default_expires" => c.default_expires = count,
             "autosave_registrations" => c.autosave_registrations = count,

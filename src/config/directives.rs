@@ -130,6 +130,7 @@ pub const DIRECTIVES: &[Directive] = &[
     n("tcp_keepalive", COUNT, "default 0 means off here (siproxd 0.8 sends a CRLF on every idle tick with 0)"),
     d("thread_stack_size", COUNT),
     ours("proxy_auth_lan", Kind::Switch),
+    ours("rtp_relay_threads", Kind::Int { min: 1, max: 64 }),
 ];
 
 /// Looks a main directive up by its exact key.

@@ -72,6 +72,8 @@ pub struct Config {
     pub rtp_input_dejitter: u32,
     /// Microseconds.
     pub rtp_output_dejitter: u32,
+    /// Ours: RTP relay threads (1..=64). Upstream relays in one thread.
+    pub rtp_relay_threads: u32,
     pub user: Option<String>,
     pub chrootjail: Option<PathBuf>,
     pub hosts_allow_reg: Vec<AclEntry>,
@@ -136,6 +138,7 @@ impl Default for Config {
             rtp_dscp: 0,
             rtp_input_dejitter: 0,
             rtp_output_dejitter: 0,
+            rtp_relay_threads: 1,
             user: None,
             chrootjail: None,
             hosts_allow_reg: Vec::new(),

@@ -74,6 +74,7 @@ fn values_of(c: &Config, name: &str) -> Vec<String> {
         "rtp_timeout" => one(c.rtp_timeout),
         "rtp_proxy_enable" => one(u8::from(c.rtp_proxy_enable)),
         "rtp_dscp" => one(c.rtp_dscp),
+        "rtp_relay_threads" => one(c.rtp_relay_threads),
         "rtp_input_dejitter" => one(c.rtp_input_dejitter),
         "rtp_output_dejitter" => one(c.rtp_output_dejitter),
         "user" => opt(&c.user),

@@ -660,6 +660,7 @@ fn start_relay(cfg: &Config, waker: Arc<Waker>) -> Option<(RtpRelay, Receiver<Re
         return None;
     }
     let relay_cfg = RelayConfig {
+        threads: usize::try_from(cfg.rtp_relay_threads).unwrap_or(1).max(1),
         report_waker: Some(waker),
         ..RelayConfig::default()
     };
