@@ -356,9 +356,9 @@ impl Bench {
     }
 
     /// The 20k pps step through a floor relay; `None` (said on stdout) where it cannot run.
-    fn floor_step(&mut self, kind: crate::floor::Kind, millis: u64) -> Option<Step> {
+    fn floor_step(&mut self, kind: crate::floor::Kind, calls: usize, millis: u64) -> Option<Step> {
         let mode = Mode::Floor(kind);
-        match self.try_step(mode, 200, 50, millis) {
+        match self.try_step(mode, calls, 50, millis) {
             Ok(s) => {
                 println!("{}", s.line(mode));
                 Some(s)
@@ -439,13 +439,21 @@ pub fn run(ns: Namespaces) {
     let millis = if b.ns.quick { 2000 } else { 3000 };
     if let Ok(n) = std::env::var("RELAY_BENCH_REPEAT_20K") {
         // Experiment mode: only the 20k pps relay step, n times (for A/B of relay settings).
-        // RELAY_BENCH_FLOORS=1 interleaves the two floor relays for comparison.
+        // RELAY_BENCH_FLOORS=1 interleaves the two floor relays for comparison;
+        // RELAY_BENCH_CALLS=c runs c calls (c × 100 pps) instead of 200.
         let floors = std::env::var_os("RELAY_BENCH_FLOORS").is_some();
+        let calls = std::env::var("RELAY_BENCH_CALLS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(200);
         for _ in 0..n.parse().unwrap_or(1).min(20) {
-            println!("{}", b.step(Mode::Relay, 200, 50, millis).line(Mode::Relay));
+            println!(
+                "{}",
+                b.step(Mode::Relay, calls, 50, millis).line(Mode::Relay)
+            );
             if floors {
-                b.floor_step(crate::floor::Kind::Epoll, millis);
-                b.floor_step(crate::floor::Kind::Uring, millis);
+                b.floor_step(crate::floor::Kind::Epoll, calls, millis);
+                b.floor_step(crate::floor::Kind::Uring, calls, millis);
             }
         }
         return;
@@ -481,8 +489,8 @@ pub fn run(ns: Namespaces) {
     println!("{}", lat_kernel.line(Mode::Kernel));
     b.forwarding(false);
     println!("-- the same load through the floor relays (no logic at all; see floor.rs) --");
-    let floor_epoll = b.floor_step(crate::floor::Kind::Epoll, millis + 2000);
-    let floor_uring = b.floor_step(crate::floor::Kind::Uring, millis + 2000);
+    let floor_epoll = b.floor_step(crate::floor::Kind::Epoll, 200, millis + 2000);
+    let floor_uring = b.floor_step(crate::floor::Kind::Uring, 200, millis + 2000);
 
     let cap = max_calls.min(2500);
     let mut plan: Vec<(usize, u64)> = [100, 200, 400, 800, 1200, 1600, 2000, 2500]
