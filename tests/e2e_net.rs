@@ -479,6 +479,52 @@ fn next_hops_by_name_from_etc_hosts_and_dns_srv() {
     );
 }
 
+/// A lab whose router resolves names through a DNS server in the WAN namespace
+/// (198.51.100.2) holding `records`, and the daemon started with
+/// `host_outbound = name`. The returned guards keep the lab's /etc files and
+/// the DNS server alive.
+fn dyndns_lab(tag: &str, name: &str, records: Records) -> (Lab, NetnsEtc, Dns, Scratch) {
+    let mut lab = Lab::new();
+    let etc = NetnsEtc::new(
+        &lab.router,
+        &[
+            ("hosts", "127.0.0.1 localhost\n"),
+            (
+                "resolv.conf",
+                "nameserver 198.51.100.2\noptions timeout:1\n",
+            ),
+        ],
+    );
+    let dns = Dns::start(udp_in(&lab.wan, "198.51.100.2:53"), records);
+    let scratch = Scratch::new(tag);
+    let conf = router_config(&scratch, &format!("host_outbound = {name}\n"));
+    start_daemon(&mut lab, &scratch, &conf);
+    (lab, etc, dns, scratch)
+}
+
+/// Waits up to 25 s (the name is looked up every 5 s) for `needle` in the daemon's log;
+/// returns how long it took.
+fn wait_for_dyndns_log(scratch: &Scratch, needle: &str) -> Duration {
+    let since = Instant::now();
+    wait_for_log_within(&scratch.path("daemon.log"), needle, Duration::from_secs(25));
+    since.elapsed()
+}
+
+/// Registers and checks that the WAN side saw `ip` in the top Via and the Contact.
+fn registers_as(lab: &Lab, scratch: &Scratch, tag: &str, ip: &str) {
+    let got = register(lab, scratch, tag, "[remote_ip]");
+    assert_starts(
+        header_values(&got, "Via")[0],
+        &format!("SIP/2.0/UDP {ip}:5060;branch=z9hG4bK"),
+        &got,
+    );
+    assert_starts(
+        &header_values(&got, "Contact").join(","),
+        &format!("<sip:alice@{ip}>"),
+        &got,
+    );
+}
+
 /// Issue 5: `host_outbound` given as a dynamic DNS name, as the example
 /// configuration suggests. It is advertised, and when the name moves to a
 /// new address (the ISP gave the router another one) the daemon follows
@@ -489,61 +535,18 @@ fn host_outbound_as_a_dyndns_name_follows_its_address() {
     if !can_run("host_outbound_as_a_dyndns_name_follows_its_address") {
         return;
     }
-    let mut lab = Lab::new();
-    let _etc = NetnsEtc::new(
-        &lab.router,
-        &[
-            ("hosts", "127.0.0.1 localhost\n"),
-            (
-                "resolv.conf",
-                "nameserver 198.51.100.2\noptions timeout:1\n",
-            ),
-        ],
-    );
-    let dns = Dns::start(
-        udp_in(&lab.wan, "198.51.100.2:53"),
-        vec![("home.example.test".into(), A, vec![203, 0, 113, 5])],
-    );
-    let scratch = Scratch::new("dyndns");
-    let conf = router_config(&scratch, "host_outbound = home.example.test\n");
-    start_daemon(&mut lab, &scratch, &conf);
-    let got = register(&lab, &scratch, "reg0", "[remote_ip]");
-    assert_starts(
-        &header_values(&got, "Contact").join(","),
-        "<sip:alice@203.0.113.5>",
-        &got,
-    );
+    let name = "home.example.test";
+    let (lab, _etc, dns, scratch) =
+        dyndns_lab("dyndns", name, vec![(name.into(), A, vec![203, 0, 113, 5])]);
+    registers_as(&lab, &scratch, "reg0", "203.0.113.5");
 
-    dns.set("home.example.test", A, vec![203, 0, 113, 6]);
-    let changed = Instant::now();
-    let needle = "host_outbound home.example.test: address 203.0.113.6";
-    let log = scratch.path("daemon.log");
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains(needle)
-    {
-        assert!(
-            changed.elapsed() < Duration::from_secs(25),
-            "host_outbound still not re-resolved after 25 s:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!(
-        "new host_outbound address used after {:?}",
-        changed.elapsed()
+    dns.set(name, A, vec![203, 0, 113, 6]);
+    let took = wait_for_dyndns_log(
+        &scratch,
+        "host_outbound home.example.test: address 203.0.113.6",
     );
-    let got = register(&lab, &scratch, "reg1", "[remote_ip]");
-    assert_starts(
-        header_values(&got, "Via")[0],
-        "SIP/2.0/UDP 203.0.113.6:5060;branch=z9hG4bK",
-        &got,
-    );
-    assert_starts(
-        &header_values(&got, "Contact").join(","),
-        "<sip:alice@203.0.113.6>",
-        &got,
-    );
+    eprintln!("new host_outbound address used after {took:?}");
+    registers_as(&lab, &scratch, "reg1", "203.0.113.6");
 }
 
 /// The router boots before DNS answers for its dynamic DNS name: the daemon
@@ -555,52 +558,21 @@ fn host_outbound_that_does_not_resolve_at_start_is_used_once_it_does() {
     if !can_run("host_outbound_that_does_not_resolve_at_start_is_used_once_it_does") {
         return;
     }
-    let mut lab = Lab::new();
-    let _etc = NetnsEtc::new(
-        &lab.router,
-        &[
-            ("hosts", "127.0.0.1 localhost\n"),
-            (
-                "resolv.conf",
-                "nameserver 198.51.100.2\noptions timeout:1\n",
-            ),
-        ],
-    );
+    let name = "late.example.test";
     // The name has no address yet.
-    let dns = Dns::start(udp_in(&lab.wan, "198.51.100.2:53"), vec![]);
-    let scratch = Scratch::new("dyndns-late");
-    let conf = router_config(&scratch, "host_outbound = late.example.test\n");
-    start_daemon(&mut lab, &scratch, &conf);
-    let log = scratch.path("daemon.log");
-    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(
-        read_log().contains("host_outbound late.example.test: does not resolve yet"),
-        "no warning about the unresolved name:\n{}",
-        read_log()
+    let (lab, _etc, dns, scratch) = dyndns_lab("dyndns-late", name, vec![]);
+    wait_for_dyndns_log(
+        &scratch,
+        "host_outbound late.example.test: does not resolve yet",
     );
 
-    dns.set("late.example.test", A, vec![203, 0, 113, 5]);
-    let set = Instant::now();
-    while !read_log().contains("host_outbound late.example.test: address 203.0.113.5") {
-        assert!(
-            set.elapsed() < Duration::from_secs(25),
-            "host_outbound not resolved 25 s after DNS answers:\n{}",
-            read_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    eprintln!("name resolved and used after {:?}", set.elapsed());
-    let got = register(&lab, &scratch, "reg0", "[remote_ip]");
-    assert_starts(
-        header_values(&got, "Via")[0],
-        "SIP/2.0/UDP 203.0.113.5:5060;branch=z9hG4bK",
-        &got,
+    dns.set(name, A, vec![203, 0, 113, 5]);
+    let took = wait_for_dyndns_log(
+        &scratch,
+        "host_outbound late.example.test: address 203.0.113.5",
     );
-    assert_starts(
-        &header_values(&got, "Contact").join(","),
-        "<sip:alice@203.0.113.5>",
-        &got,
-    );
+    eprintln!("name resolved and used after {took:?}");
+    registers_as(&lab, &scratch, "reg0", "203.0.113.5");
 }
 
 /// Issue 5: the router boots before its WAN link (PPPoE not up yet): the

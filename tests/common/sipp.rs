@@ -67,7 +67,12 @@ pub fn start_daemon(lab: &mut Lab, scratch: &Scratch, conf: &Path) -> u32 {
 
 /// Waits up to 5 s for `needle` to appear in `log`.
 pub fn wait_for_log(log: &Path, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    wait_for_log_within(log, needle, std::time::Duration::from_secs(5))
+}
+
+/// Waits up to `within` for `needle` to appear in `log`; returns the log.
+pub fn wait_for_log_within(log: &Path, needle: &str, within: std::time::Duration) -> String {
+    let deadline = std::time::Instant::now() + within;
     loop {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         if text.contains(needle) {
